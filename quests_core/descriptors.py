@@ -1,0 +1,269 @@
+"""Atom-centred QUESTS descriptors (spec §1) from plain arrays: positions, cell, pbc.
+
+Only neighbours inside the cutoff change a descriptor (their weight is zero beyond it), so
+the neighbour search is a cell list over the atoms plus their periodic images within one
+cutoff of the cell; the k nearest of those fill the descriptor and empty slots stay zero.
+"""
+
+import functools
+
+import numba as nb
+import numpy as np
+
+from ._numba import JIT, PARALLEL_JIT
+from .params import DescriptorParams
+from .validation import as_cell_and_pbc, as_positions, check_cutoff, check_k
+
+DISTANCE_EPS = 1e-16  # added to r_ij before dividing (spec §1)
+PAIR_DISTANCE_EPS = 1e-15  # added to r_jl before dividing (spec §1)
+COINCIDENT_DISTANCE = 1e-8  # Å; closer atoms are reported as sitting at the same position
+
+
+def descriptor_width(k: int) -> int:
+    return 2 * k - 1
+
+
+def compute_descriptors(
+    positions,
+    cell=None,
+    pbc=False,
+    k: int = DescriptorParams.k,
+    cutoff: float = DescriptorParams.cutoff,
+    species=None,
+    species_list=None,
+) -> np.ndarray:
+    """QUESTS descriptors of every atom of one structure, shape (n_atoms, 2k - 1), float64.
+
+    positions: (n_atoms, 3) in Å. cell: (3, 3) lattice vectors as rows (only the rows of
+    periodic axes are used). pbc: one bool or three, periodic per axis; any subset works.
+    species: optional per-atom labels (e.g. atomic numbers) for the multicomponent variant:
+    the result is then the all-species descriptor followed by the descriptor of each
+    species' sub-lattice alone (species sorted; zeros for atoms of other species), width
+    (S + 1)(2k - 1). species_list fixes S across structures that lack some species.
+    """
+    positions = as_positions(positions)
+    cell, pbc = as_cell_and_pbc(cell, pbc)
+    k = check_k(k)
+    cutoff = check_cutoff(cutoff)
+    if species is None:
+        if species_list is not None:
+            raise ValueError("species_list is given but species is not")
+        return _descriptors_single(positions, cell, pbc, k, cutoff)
+
+    species = np.asarray(species)
+    if species.shape != (len(positions),):
+        raise ValueError(f"species must have one label per atom ({len(positions)}), got shape {species.shape}")
+    present = np.unique(species)
+    species_list = present if species_list is None else np.unique(np.asarray(species_list))
+    missing = np.setdiff1d(present, species_list)
+    if missing.size:
+        raise ValueError(f"species {missing.tolist()} are not in species_list {species_list.tolist()}")
+
+    blocks = [_descriptors_single(positions, cell, pbc, k, cutoff)]
+    for label in species_list:
+        members = species == label
+        block = np.zeros((len(positions), descriptor_width(k)))
+        if members.any():
+            block[members] = _descriptors_single(positions[members], cell, pbc, k, cutoff)
+        blocks.append(block)
+    return np.concatenate(blocks, axis=1)
+
+
+def _descriptors_single(positions, cell, pbc, k, cutoff) -> np.ndarray:
+    n_atoms = len(positions)
+    out = np.zeros((n_atoms, descriptor_width(k)))
+    if n_atoms == 0:
+        return out
+    extended, source = _with_periodic_images(positions, cell, pbc, cutoff)
+    order, bin_start, atom_bins, n_bins = _cell_list(extended, cutoff)
+    coincident = np.full(n_atoms, -1, dtype=np.int64)
+    _descriptor_kernel(extended, n_atoms, order, bin_start, atom_bins, n_bins, k, cutoff, _sorting_network(k), out, coincident)
+    clashing = np.flatnonzero(coincident >= 0)
+    if clashing.size:
+        i = int(clashing[0])
+        j = int(source[coincident[i]])
+        where = "its own periodic image" if j == i else f"atom {j}"
+        raise ValueError(f"positions: atom {i} is at the same position as {where} (closer than {COINCIDENT_DISTANCE} Å)")
+    return out
+
+
+def _full_basis(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
+    """Rows of periodic axes from the cell; open axes get an orthonormal complement, so
+    fractional coordinates along periodic axes are well defined whatever the open rows hold."""
+    basis = cell.copy()
+    periodic = np.flatnonzero(pbc)
+    open_axes = np.flatnonzero(~pbc)
+    if len(periodic) == 2:
+        normal = np.cross(cell[periodic[0]], cell[periodic[1]])
+        basis[open_axes[0]] = normal / np.linalg.norm(normal)
+    elif len(periodic) == 1:
+        a = cell[periodic[0]] / np.linalg.norm(cell[periodic[0]])
+        helper = np.eye(3)[np.argmin(np.abs(a))]
+        u = np.cross(a, helper)
+        u /= np.linalg.norm(u)
+        basis[open_axes[0]] = u
+        basis[open_axes[1]] = np.cross(a, u)
+    return basis
+
+
+def _with_periodic_images(positions, cell, pbc, cutoff):
+    """Atoms wrapped into the cell along periodic axes (first, in input order), then every
+    periodic image that lies within one cutoff of the cell; source maps rows to atoms."""
+    source = np.arange(len(positions))
+    if not pbc.any():
+        return positions, source
+    basis = _full_basis(cell, pbc)
+    to_fractional = np.linalg.inv(basis)
+    fractional = positions @ to_fractional
+    fractional[:, pbc] -= np.floor(fractional[:, pbc])
+    for axis in np.flatnonzero(pbc):
+        # distance between the lattice planes normal to this axis
+        plane_spacing = 1.0 / np.linalg.norm(to_fractional[:, axis])
+        reach = cutoff / plane_spacing
+        n_shifts = int(np.ceil(reach))
+        coordinate = fractional[:, axis]
+        images, image_source = [fractional], [source]
+        for shift in range(-n_shifts, n_shifts + 1):
+            if shift == 0:
+                continue
+            shifted = coordinate + shift
+            keep = (shifted > -reach) & (shifted < 1.0 + reach)
+            if keep.any():
+                image = fractional[keep]
+                image[:, axis] += shift
+                images.append(image)
+                image_source.append(source[keep])
+        fractional = np.concatenate(images)
+        source = np.concatenate(image_source)
+    return fractional @ basis, source
+
+
+def _cell_list(points: np.ndarray, cutoff: float):
+    """Bins of edge >= cutoff, so every neighbour within cutoff is in one of the 27 bins
+    around a point; sparse systems get larger bins so the bin count stays O(n_points)."""
+    low = points.min(axis=0)
+    extent = points.max(axis=0) - low
+    n_bins = np.maximum(np.floor(extent / cutoff), 1).astype(np.int64)
+    max_bins = 4 * len(points) + 64
+    while np.prod(n_bins) > max_bins:
+        n_bins = np.maximum(n_bins // 2, 1)
+    edge = np.maximum(extent / n_bins, cutoff)
+    atom_bins = np.minimum(((points - low) / edge).astype(np.int64), n_bins - 1)
+    flat = (atom_bins[:, 0] * n_bins[1] + atom_bins[:, 1]) * n_bins[2] + atom_bins[:, 2]
+    order = np.argsort(flat, kind="stable")
+    bin_start = np.zeros(np.prod(n_bins) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(flat, minlength=np.prod(n_bins)), out=bin_start[1:])
+    return order, bin_start, atom_bins, n_bins
+
+
+@nb.njit(**PARALLEL_JIT)
+def _descriptor_kernel(points, n_atoms, order, bin_start, atom_bins, n_bins, k, cutoff, network, out, coincident):
+    n_threads = nb.get_num_threads()
+    nearest_r = np.empty((n_threads, k))
+    nearest_j = np.empty((n_threads, k), dtype=np.int64)
+    root_weights = np.empty((n_threads, k))
+    network_size = 1
+    while network_size < k:
+        network_size *= 2
+    pair_values = np.empty((n_threads, network_size, network_size))
+    neighbor_xyz = np.empty((n_threads, 3, k))
+    cutoff2 = cutoff * cutoff
+    coincident2 = COINCIDENT_DISTANCE * COINCIDENT_DISTANCE
+    for i in nb.prange(n_atoms):
+        t = nb.get_thread_id()
+        n_found = _k_nearest_within_cutoff(
+            i, points, order, bin_start, atom_bins[i], n_bins, k, cutoff2, coincident2,
+            nearest_r[t], nearest_j[t], coincident,
+        )
+        for a in range(n_found):
+            r = nearest_r[t, a]
+            s = r / cutoff
+            w = (1.0 - s * s) ** 2
+            root_weights[t, a] = np.sqrt(w)
+            out[i, a] = w / (r + DISTANCE_EPS)
+        # Pair matrix V (zero diagonal, zero rows and columns for empty slots, -1 in the
+        # rows that pad k up to the sorting network's size). V is symmetric, so sorting
+        # each column with the network sorts each row; x2_m is then the mean of the
+        # (m + 1)-th largest row of the sorted matrix.
+        v = pair_values[t]
+        v[:, :n_found] = 0.0
+        v[k:, :n_found] = -1.0
+        xyz = neighbor_xyz[t]
+        for a in range(n_found):
+            for d in range(3):
+                xyz[d, a] = points[nearest_j[t, a], d]
+        for a in range(n_found):
+            row = v[a]
+            xa, ya, za, wa = xyz[0, a], xyz[1, a], xyz[2, a], root_weights[t, a]
+            for b in range(n_found):
+                r_ab = np.sqrt((xa - xyz[0, b]) ** 2 + (ya - xyz[1, b]) ** 2 + (za - xyz[2, b]) ** 2)
+                row[b] = wa * root_weights[t, b] / (r_ab + PAIR_DISTANCE_EPS)
+            row[a] = 0.0
+        for c in range(network.shape[0]):
+            p = network[c, 0]
+            q = network[c, 1]
+            for a in range(n_found):
+                x = v[p, a]
+                y = v[q, a]
+                v[p, a] = min(x, y)
+                v[q, a] = max(x, y)
+        size = v.shape[0]
+        for m in range(k - 1):
+            total = 0.0
+            for a in range(n_found):
+                total += v[size - 1 - m, a]
+            out[i, k + m] = total / k
+
+
+@nb.njit(**JIT)
+def _k_nearest_within_cutoff(i, points, order, bin_start, home, n_bins, k, cutoff2, coincident2,
+                             nearest_r, nearest_j, coincident):
+    """Fill nearest_r/nearest_j with the (up to k) nearest points to point i inside the
+    cutoff, ascending by distance; returns how many were found."""
+    n_found = 0
+    xi, yi, zi = points[i, 0], points[i, 1], points[i, 2]
+    for bx in range(max(home[0] - 1, 0), min(home[0] + 2, n_bins[0])):
+        for by in range(max(home[1] - 1, 0), min(home[1] + 2, n_bins[1])):
+            for bz in range(max(home[2] - 1, 0), min(home[2] + 2, n_bins[2])):
+                b = (bx * n_bins[1] + by) * n_bins[2] + bz
+                for s in range(bin_start[b], bin_start[b + 1]):
+                    j = order[s]
+                    if j == i:
+                        continue
+                    d2 = (points[j, 0] - xi) ** 2 + (points[j, 1] - yi) ** 2 + (points[j, 2] - zi) ** 2
+                    if d2 >= cutoff2:
+                        continue
+                    if d2 < coincident2:
+                        coincident[i] = j
+                    if n_found == k and d2 >= nearest_r[k - 1] ** 2:
+                        continue
+                    r = np.sqrt(d2)
+                    slot = min(n_found, k - 1)
+                    while slot > 0 and nearest_r[slot - 1] > r:
+                        nearest_r[slot] = nearest_r[slot - 1]
+                        nearest_j[slot] = nearest_j[slot - 1]
+                        slot -= 1
+                    nearest_r[slot] = r
+                    nearest_j[slot] = j
+                    if n_found < k:
+                        n_found += 1
+    return n_found
+
+
+@functools.cache
+def _sorting_network(k: int) -> np.ndarray:
+    """Compare-exchange pairs of Batcher's odd-even merge sort for the next power of two >= k."""
+    size = 1 << (k - 1).bit_length()
+    pairs = []
+    span = 1
+    while span < size:
+        step = span
+        while step >= 1:
+            for start in range(step % span, size - step, 2 * step):
+                for offset in range(min(step, size - start - step)):
+                    lo, hi = start + offset, start + offset + step
+                    if lo // (2 * span) == hi // (2 * span):
+                        pairs.append((lo, hi))
+            step //= 2
+        span *= 2
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
