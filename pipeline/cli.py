@@ -1,12 +1,79 @@
 """The quests-pipeline command line. Exit codes: 0 ok, 1 runtime failure, 2 usage or input error."""
 
 import argparse
+import json
 import logging
 import sys
+from pathlib import Path
+
+from quests_core import DescriptorParams
 
 from . import __version__
+from .errors import InputError
 
 log = logging.getLogger("quests_pipeline")
+
+DTYPES = ("float64", "float32")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _species_map(text: str) -> dict[int, str]:
+    """'1=Cu,2=Ni' -> {1: 'Cu', 2: 'Ni'}"""
+    from ase.data import atomic_numbers
+
+    mapping = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, _, element = item.partition("=")
+        if not key.strip().isdigit() or element.strip() not in atomic_numbers:
+            raise argparse.ArgumentTypeError(f"{item!r} is not TYPE=ELEMENT (e.g. 1=Cu)")
+        mapping[int(key)] = element.strip()
+    return mapping
+
+
+def _cluster_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("cluster")
+    group.add_argument("--workers", type=_positive_int, default=None,
+                       help="worker processes of the local cluster (default: one per core)")
+    group.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="use a running Dask scheduler instead of a local cluster")
+    return options
+
+
+def _descriptor_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("descriptors")
+    group.add_argument("-k", type=_positive_int, default=DescriptorParams.k, help="neighbours per environment (default %(default)s)")
+    group.add_argument("-c", "--cutoff", type=_positive_float, default=DescriptorParams.cutoff,
+                       help="cutoff radius in Å (default %(default)s)")
+    group.add_argument("--dtype", choices=DTYPES, default=DTYPES[0], help="descriptor dtype (default %(default)s)")
+    group.add_argument("--multicomponent", metavar="ELEMENTS", default=None,
+                       help="multicomponent descriptors over these elements, e.g. Cu,Ni")
+    return options
+
+
+def _input_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("inputs")
+    group.add_argument("--format", dest="fmt", metavar="FMT", default=None,
+                       help="file format (an ASE format name or lammps-dump-text; default: guessed)")
+    group.add_argument("--frames", metavar="START:STOP:STEP", default=None, help="frames of each file to use")
+    group.add_argument("--species", metavar="TYPE=ELEMENT,...", type=_species_map, default=None,
+                       help="LAMMPS atom types to elements, e.g. 1=Cu,2=Ni")
+    return options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,8 +83,76 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    descriptors = commands.add_parser(
+        "descriptors", parents=[_input_options(), _descriptor_options(), _cluster_options()],
+        help="compute descriptors of structure files into a zarr store",
+        description="Compute descriptors of structure files into a zarr store (created, resumed or appended to).")
+    descriptors.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
+    descriptors.add_argument("-o", "--output", type=Path, required=True, metavar="STORE")
+    descriptors.add_argument("--chunk-rows", type=_positive_int, default=None, help="environments per zarr chunk")
+    descriptors.set_defaults(handler=_descriptors)
+
+    inspect = commands.add_parser("inspect", help="describe a descriptor store",
+                                  description="Print environments, frames, parameters, sources and completeness of a store.")
+    inspect.add_argument("store", type=Path, metavar="STORE")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.set_defaults(handler=_inspect)
     return parser
+
+
+def _store_params(args):
+    from ase.data import atomic_numbers
+
+    from .store import StoreParams
+
+    species = None
+    if args.multicomponent:
+        names = [name.strip() for name in args.multicomponent.split(",") if name.strip()]
+        unknown = [name for name in names if name not in atomic_numbers]
+        if unknown:
+            raise InputError(f"--multicomponent: unknown elements {unknown}")
+        species = tuple(sorted(atomic_numbers[name] for name in names))
+    return StoreParams(k=args.k, cutoff=args.cutoff, dtype=args.dtype, species=species)
+
+
+def _descriptors(args) -> int:
+    from .cluster import local_client
+    from .ingest import DEFAULT_CHUNK_ROWS, IngestRequest, ingest
+    from .readers import FrameSelection
+
+    request = IngestRequest(
+        paths=tuple(args.inputs), params=_store_params(args), fmt=args.fmt,
+        frames=FrameSelection.parse(args.frames), species=args.species,
+        chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS,
+    )
+    with local_client(args.workers, args.scheduler) as client:
+        store = ingest(request, args.output, client)
+    print(f"{store.path}: {store.n_environments} environments, {store.n_frames} frames")
+    return 0
+
+
+def _inspect(args) -> int:
+    from .store import DescriptorStore
+
+    summary = DescriptorStore.open(args.store, allow_incomplete=True).summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    descriptor = summary["descriptor"]
+    print(f"store        {summary['path']} ({summary['format']})")
+    print(f"complete     {summary['complete']} ({summary['regions_written']}/{summary['n_regions']} regions written)")
+    print(f"environments {summary['n_environments']}")
+    print(f"frames       {summary['n_frames']}")
+    print(f"descriptor   k={descriptor['k']} cutoff={descriptor['cutoff']} dtype={descriptor['dtype']} "
+          f"species={descriptor['species']} chunk_rows={summary['chunk_rows']}")
+    for source in summary["sources"]:
+        print(f"source       {source['path']} ({source['format']}, frames {source['frames']}, "
+              f"{source['size']} bytes, sha256 {source['sha256'][:12]}...)")
+    for skipped in summary["skipped_frames"]:
+        print(f"skipped      {skipped}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,10 +160,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
+    if not args.verbose:
+        for noisy in ("distributed", "bokeh", "tornado"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command is None:
         parser.print_help()
         return 2
-    return 0
+    try:
+        return args.handler(args)
+    except InputError as error:
+        print(f"quests-pipeline: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("quests-pipeline: interrupted", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -77,7 +77,9 @@ def _descriptors_single(positions, cell, pbc, k, cutoff) -> np.ndarray:
     extended, source = _with_periodic_images(positions, cell, pbc, cutoff)
     order, bin_start, atom_bins, n_bins = _cell_list(extended, cutoff)
     coincident = np.full(n_atoms, -1, dtype=np.int64)
-    _descriptor_kernel(extended, n_atoms, order, bin_start, atom_bins, n_bins, k, cutoff, _sorting_network(k), out, coincident)
+    n_blocks = min(n_atoms, 8 * nb.get_num_threads())
+    _descriptor_kernel(extended, n_atoms, order, bin_start, atom_bins, n_bins, k, cutoff, _sorting_network(k), n_blocks,
+                       out, coincident)
     clashing = np.flatnonzero(coincident >= 0)
     if clashing.size:
         i = int(clashing[0])
@@ -157,62 +159,62 @@ def _cell_list(points: np.ndarray, cutoff: float):
 
 
 @nb.njit(**PARALLEL_JIT)
-def _descriptor_kernel(points, n_atoms, order, bin_start, atom_bins, n_bins, k, cutoff, network, out, coincident):
-    n_threads = nb.get_num_threads()
-    nearest_r = np.empty((n_threads, k))
-    nearest_j = np.empty((n_threads, k), dtype=np.int64)
-    root_weights = np.empty((n_threads, k))
+def _descriptor_kernel(points, n_atoms, order, bin_start, atom_bins, n_bins, k, cutoff, network, n_blocks, out,
+                       coincident):
+    """Atoms go to threads in n_blocks blocks, each block with its own scratch."""
     network_size = 1
     while network_size < k:
         network_size *= 2
-    pair_values = np.empty((n_threads, network_size, network_size))
-    neighbor_xyz = np.empty((n_threads, 3, k))
-    cutoff2 = cutoff * cutoff
-    coincident2 = COINCIDENT_DISTANCE * COINCIDENT_DISTANCE
-    for i in nb.prange(n_atoms):
-        t = nb.get_thread_id()
-        n_found = _k_nearest_within_cutoff(
-            i, points, order, bin_start, atom_bins[i], n_bins, k, cutoff2, coincident2,
-            nearest_r[t], nearest_j[t], coincident,
-        )
+    for block in nb.prange(n_blocks):
+        nearest_r = np.empty(k)
+        nearest_j = np.empty(k, dtype=np.int64)
+        root_weights = np.empty(k)
+        xyz = np.empty((3, k))
+        v = np.empty((network_size, network_size))
+        for i in range(block * n_atoms // n_blocks, (block + 1) * n_atoms // n_blocks):
+            n_found = _k_nearest_within_cutoff(i, points, order, bin_start, atom_bins[i], n_bins, k,
+                                               cutoff * cutoff, COINCIDENT_DISTANCE**2, nearest_r, nearest_j, coincident)
+            _atom_descriptor(points, nearest_r, nearest_j, n_found, k, cutoff, network, root_weights, xyz, v, out[i])
+
+
+@nb.njit(**JIT)
+def _atom_descriptor(points, nearest_r, nearest_j, n_found, k, cutoff, network, root_weights, xyz, v, out):
+    """x1 and x2 of one atom from its n_found nearest neighbours (ascending distance)."""
+    for a in range(n_found):
+        r = nearest_r[a]
+        s = r / cutoff
+        w = (1.0 - s * s) ** 2
+        root_weights[a] = np.sqrt(w)
+        out[a] = w / (r + DISTANCE_EPS)
+    # Pair matrix V (zero diagonal, zero rows and columns for empty slots, -1 in the rows
+    # that pad k up to the sorting network's size). V is symmetric, so sorting each column
+    # with the network sorts each row; x2_m is then the mean of the (m + 1)-th largest row.
+    v[:, :n_found] = 0.0
+    v[k:, :n_found] = -1.0
+    for a in range(n_found):
+        for d in range(3):
+            xyz[d, a] = points[nearest_j[a], d]
+    for a in range(n_found):
+        row = v[a]
+        xa, ya, za, wa = xyz[0, a], xyz[1, a], xyz[2, a], root_weights[a]
+        for b in range(n_found):
+            r_ab = np.sqrt((xa - xyz[0, b]) ** 2 + (ya - xyz[1, b]) ** 2 + (za - xyz[2, b]) ** 2)
+            row[b] = wa * root_weights[b] / (r_ab + PAIR_DISTANCE_EPS)
+        row[a] = 0.0
+    for c in range(network.shape[0]):
+        p = network[c, 0]
+        q = network[c, 1]
         for a in range(n_found):
-            r = nearest_r[t, a]
-            s = r / cutoff
-            w = (1.0 - s * s) ** 2
-            root_weights[t, a] = np.sqrt(w)
-            out[i, a] = w / (r + DISTANCE_EPS)
-        # Pair matrix V (zero diagonal, zero rows and columns for empty slots, -1 in the
-        # rows that pad k up to the sorting network's size). V is symmetric, so sorting
-        # each column with the network sorts each row; x2_m is then the mean of the
-        # (m + 1)-th largest row of the sorted matrix.
-        v = pair_values[t]
-        v[:, :n_found] = 0.0
-        v[k:, :n_found] = -1.0
-        xyz = neighbor_xyz[t]
+            x = v[p, a]
+            y = v[q, a]
+            v[p, a] = min(x, y)
+            v[q, a] = max(x, y)
+    size = v.shape[0]
+    for m in range(k - 1):
+        total = 0.0
         for a in range(n_found):
-            for d in range(3):
-                xyz[d, a] = points[nearest_j[t, a], d]
-        for a in range(n_found):
-            row = v[a]
-            xa, ya, za, wa = xyz[0, a], xyz[1, a], xyz[2, a], root_weights[t, a]
-            for b in range(n_found):
-                r_ab = np.sqrt((xa - xyz[0, b]) ** 2 + (ya - xyz[1, b]) ** 2 + (za - xyz[2, b]) ** 2)
-                row[b] = wa * root_weights[t, b] / (r_ab + PAIR_DISTANCE_EPS)
-            row[a] = 0.0
-        for c in range(network.shape[0]):
-            p = network[c, 0]
-            q = network[c, 1]
-            for a in range(n_found):
-                x = v[p, a]
-                y = v[q, a]
-                v[p, a] = min(x, y)
-                v[q, a] = max(x, y)
-        size = v.shape[0]
-        for m in range(k - 1):
-            total = 0.0
-            for a in range(n_found):
-                total += v[size - 1 - m, a]
-            out[i, k + m] = total / k
+            total += v[size - 1 - m, a]
+        out[k + m] = total / k
 
 
 @nb.njit(**JIT)

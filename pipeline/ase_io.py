@@ -1,0 +1,49 @@
+"""ASE adapter: the one module of pipeline that imports ase. Reads any format ASE reads,
+streaming (ase.io.iread), into plain Frames."""
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .frames import Frame
+
+
+def guess_format(path: Path) -> str:
+    from ase.io.formats import filetype
+
+    try:
+        return filetype(str(path), read=True)
+    except Exception as error:  # ASE raises several types for unknown content
+        raise InputError(f"cannot tell the file format ({error}); pass --format", path=path) from None
+
+
+def check_format(fmt: str) -> None:
+    from ase.io.formats import ioformats
+
+    if fmt not in ioformats:
+        raise InputError(f"unknown format {fmt!r}; use one ASE reads (see `ase info --formats`) or lammps-dump-text")
+
+
+def frame_from_atoms(atoms) -> Frame:
+    return Frame(
+        positions=np.asarray(atoms.positions, dtype=np.float64),
+        numbers=np.asarray(atoms.numbers, dtype=np.int64),
+        cell=np.asarray(atoms.cell.array, dtype=np.float64),
+        pbc=np.asarray(atoms.pbc, dtype=bool),
+    )
+
+
+def iterate(path: Path, fmt: str, start: int = 0, stop: int | None = None):
+    """(index in file, Frame) for frames start..stop-1, streamed; errors name file and frame."""
+    from ase.io import iread
+
+    index = start
+    try:
+        for atoms in iread(str(path), index=slice(start, stop), format=fmt):
+            yield index, frame_from_atoms(atoms)
+            index += 1
+    except InputError:
+        raise
+    except Exception as error:
+        raise InputError(f"cannot read ({type(error).__name__}: {error})", path=path, frame=index) from None

@@ -1,0 +1,327 @@
+"""The zarr (v3) descriptor store: the contract between ingest and analysis.
+
+Layout (documented in docs/store.md), format "quests-store/1":
+  descriptors      (environment, feature)   float32|float64, chunked by rows
+  env_frame        (environment,)           int64   frame of each environment
+  env_atom         (environment,)           int64   atom index within its frame
+  env_number       (environment,)           int64   atomic number
+  env_position     (environment, xyz)       float64 Cartesian position, Å
+  frame_n_atoms, frame_start, frame_source, frame_index, frame_offset   (frame,) int64
+  frame_cell       (frame, vector, xyz)     float64
+  frame_pbc        (frame, axis)            bool
+  region_start, region_stop, region_frame_start, region_frame_stop     (region,) int64
+  region_done      (region,)                bool
+Attributes: format, complete, descriptor parameters, package versions, sources.
+
+Writers: each ingest task writes only the environment rows of its region (rows it shares a
+chunk with a neighbouring region are written read-modify-write under a lock; zarr's local
+store replaces chunk files atomically, so a killed task never damages a finished region).
+Everything per frame or per region is written by the one client that runs the ingest.
+"""
+
+import contextlib
+import os
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from .errors import InputError
+
+FORMAT = "quests-store/1"
+FRAME_CHUNK = 65536
+REGION_CHUNK = 65536
+VERSIONED_PACKAGES = ("quests-pipeline", "numpy", "numba", "zarr", "ase", "dask", "distributed")
+
+_ENVIRONMENT_ARRAYS = {  # name: (dtype, trailing shape, dimension names after "environment")
+    "env_frame": ("int64", (), ()),
+    "env_atom": ("int64", (), ()),
+    "env_number": ("int64", (), ()),
+    "env_position": ("float64", (3,), ("xyz",)),
+}
+_FRAME_ARRAYS = {
+    "frame_n_atoms": ("int64", (), ()),
+    "frame_start": ("int64", (), ()),
+    "frame_source": ("int64", (), ()),
+    "frame_index": ("int64", (), ()),
+    "frame_offset": ("int64", (), ()),
+    "frame_cell": ("float64", (3, 3), ("vector", "xyz")),
+    "frame_pbc": ("bool", (3,), ("axis",)),
+}
+_REGION_ARRAYS = {
+    "region_start": ("int64", (), ()),
+    "region_stop": ("int64", (), ()),
+    "region_frame_start": ("int64", (), ()),
+    "region_frame_stop": ("int64", (), ()),
+    "region_done": ("bool", (), ()),
+}
+
+
+@dataclass(frozen=True)
+class StoreParams:
+    """What makes two stores' descriptors comparable; a store refuses rows made otherwise."""
+
+    k: int
+    cutoff: float
+    dtype: str
+    species: tuple[int, ...] | None = None  # atomic numbers of the multicomponent variant
+
+    @property
+    def width(self) -> int:
+        blocks = 1 + (len(self.species) if self.species else 0)
+        return blocks * (2 * self.k - 1)
+
+    def to_attrs(self) -> dict:
+        attrs = asdict(self)
+        attrs["species"] = list(self.species) if self.species else None
+        return attrs
+
+    @classmethod
+    def from_attrs(cls, attrs: dict) -> "StoreParams":
+        species = attrs.get("species")
+        return cls(int(attrs["k"]), float(attrs["cutoff"]), str(attrs["dtype"]), tuple(species) if species else None)
+
+
+@dataclass(frozen=True)
+class Region:
+    """A unit of ingest work: environment rows [start, stop) of frames [frame_start, frame_stop)."""
+
+    index: int
+    start: int
+    stop: int
+    frame_start: int
+    frame_stop: int
+
+
+def package_versions() -> dict:
+    found = {}
+    for name in VERSIONED_PACKAGES:
+        with contextlib.suppress(Exception):
+            found[name] = version(name)
+    return found
+
+
+class DescriptorStore:
+    def __init__(self, path: Path, group: zarr.Group):
+        self.path = Path(path)
+        self.group = group
+
+    # ---- opening -------------------------------------------------------------------
+    @classmethod
+    def create(cls, path, params: StoreParams, chunk_rows: int) -> "DescriptorStore":
+        path = Path(path)
+        if path.exists():
+            raise InputError(f"{path} already exists", path=None)
+        group = zarr.open_group(str(path), mode="w")
+        group.create_array("descriptors", shape=(0, params.width), chunks=(chunk_rows, params.width),
+                           dtype=params.dtype, fill_value=np.nan, dimension_names=("environment", "feature"))
+        for name, (dtype, trailing, dims) in _ENVIRONMENT_ARRAYS.items():
+            group.create_array(name, shape=(0, *trailing), chunks=(chunk_rows, *trailing), dtype=dtype,
+                               fill_value=_fill(dtype), dimension_names=("environment", *dims))
+        for name, (dtype, trailing, dims) in _FRAME_ARRAYS.items():
+            group.create_array(name, shape=(0, *trailing), chunks=(FRAME_CHUNK, *trailing), dtype=dtype,
+                               fill_value=_fill(dtype), dimension_names=("frame", *dims))
+        for name, (dtype, trailing, dims) in _REGION_ARRAYS.items():
+            group.create_array(name, shape=(0, *trailing), chunks=(REGION_CHUNK, *trailing), dtype=dtype,
+                               fill_value=_fill(dtype), dimension_names=("region", *dims))
+        group.attrs.update({
+            "format": FORMAT,
+            "complete": False,
+            "descriptor": params.to_attrs(),
+            "versions": package_versions(),
+            "sources": [],
+            "skipped_frames": [],
+        })
+        return cls(path, group)
+
+    @classmethod
+    def open(cls, path, mode: str = "r", allow_incomplete: bool = False) -> "DescriptorStore":
+        path = Path(path)
+        if not (path / "zarr.json").exists():
+            raise InputError("not a descriptor store (no zarr.json)", path=path)
+        group = zarr.open_group(str(path), mode=mode)
+        found = group.attrs.get("format")
+        if found != FORMAT:
+            raise InputError(f"store format is {found!r}, this version reads {FORMAT!r}", path=path)
+        store = cls(path, group)
+        if not allow_incomplete and not store.complete:
+            done = int(np.count_nonzero(store.group["region_done"][:]))
+            raise InputError(f"store is incomplete ({done} of {store.n_regions} regions written); "
+                             "run the same ingest again to finish it", path=path)
+        return store
+
+    # ---- description ---------------------------------------------------------------
+    @property
+    def params(self) -> StoreParams:
+        return StoreParams.from_attrs(self.group.attrs["descriptor"])
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.group.attrs["complete"])
+
+    @property
+    def sources(self) -> list[dict]:
+        return list(self.group.attrs["sources"])
+
+    @property
+    def skipped_frames(self) -> list[dict]:
+        return list(self.group.attrs["skipped_frames"])
+
+    @property
+    def chunk_rows(self) -> int:
+        return int(self.descriptors.chunks[0])
+
+    @property
+    def descriptors(self) -> zarr.Array:
+        return self.group["descriptors"]
+
+    @property
+    def n_environments(self) -> int:
+        return int(self.descriptors.shape[0])
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.group["frame_n_atoms"].shape[0])
+
+    @property
+    def n_regions(self) -> int:
+        return int(self.group["region_done"].shape[0])
+
+    def array(self, name: str) -> np.ndarray:
+        return self.group[name][:]
+
+    def regions(self) -> list[Region]:
+        columns = [self.array(name) for name in ("region_start", "region_stop", "region_frame_start", "region_frame_stop")]
+        return [Region(i, *map(int, row)) for i, row in enumerate(zip(*columns))]
+
+    def pending_regions(self) -> list[Region]:
+        done = self.array("region_done")
+        return [region for region in self.regions() if not done[region.index]]
+
+    # ---- planning (client only) ----------------------------------------------------
+    def add_source(self, source: dict) -> int:
+        sources = self.sources
+        sources.append(source)
+        self.group.attrs.update({"sources": sources, "complete": False})
+        return len(sources) - 1
+
+    def add_frames(self, source: int, indices, n_atoms, offsets) -> tuple[int, int]:
+        """Append frames of one source; returns the new frames' [first, last) frame ids."""
+        n_atoms = np.asarray(n_atoms, dtype=np.int64)
+        first_frame, first_row = self.n_frames, self.n_environments
+        last_frame, last_row = first_frame + len(n_atoms), first_row + int(n_atoms.sum())
+        for name in _FRAME_ARRAYS:
+            _grow(self.group[name], last_frame)
+        for name in ("descriptors", *_ENVIRONMENT_ARRAYS):
+            _grow(self.group[name], last_row)
+        starts = first_row + np.concatenate([[0], np.cumsum(n_atoms)[:-1]]).astype(np.int64)
+        self.group["frame_n_atoms"][first_frame:last_frame] = n_atoms
+        self.group["frame_start"][first_frame:last_frame] = starts
+        self.group["frame_source"][first_frame:last_frame] = source
+        self.group["frame_index"][first_frame:last_frame] = np.asarray(indices, dtype=np.int64)
+        self.group["frame_offset"][first_frame:last_frame] = np.asarray(offsets, dtype=np.int64)
+        return first_frame, last_frame
+
+    def add_regions(self, regions: list[tuple[int, int, int, int]]) -> None:
+        """Append regions given as (row start, row stop, frame start, frame stop)."""
+        first = self.n_regions
+        last = first + len(regions)
+        for name in _REGION_ARRAYS:
+            _grow(self.group[name], last)
+        if regions:
+            table = np.asarray(regions, dtype=np.int64)
+            for column, name in enumerate(("region_start", "region_stop", "region_frame_start", "region_frame_stop")):
+                self.group[name][first:last] = table[:, column]
+            self.group["region_done"][first:last] = False
+
+    # ---- results -------------------------------------------------------------------
+    def write_rows(self, start: int, columns: dict[str, np.ndarray], chunk_lock) -> None:
+        """Write environment rows [start, start + n) of descriptors and env_* arrays.
+
+        Chunks this range shares with rows outside it are written under chunk_lock(chunk
+        index), a context manager; chunks it covers whole are written without.
+        """
+        n_rows = len(columns["descriptors"])
+        stop = start + n_rows
+        rows = self.chunk_rows
+        first_whole = -(-start // rows) * rows
+        last_whole = max(first_whole, (stop // rows) * rows if stop < self.n_environments else stop)
+        pieces = [(start, min(first_whole, stop), True), (first_whole, last_whole, False),
+                  (max(last_whole, start), stop, True)]
+        for piece_start, piece_stop, shared in pieces:
+            if piece_stop <= piece_start:
+                continue
+            lock = chunk_lock(piece_start // rows) if shared else contextlib.nullcontext()
+            with lock:
+                for name, values in columns.items():
+                    self.group[name][piece_start:piece_stop] = values[piece_start - start : piece_stop - start]
+
+    def write_frame_info(self, frames: np.ndarray, cells: np.ndarray, pbcs: np.ndarray) -> None:
+        for frame, cell, pbc in zip(frames, cells, pbcs):
+            self.group["frame_cell"][frame] = cell
+            self.group["frame_pbc"][frame] = pbc
+
+    def mark_done(self, region: int) -> None:
+        self.group["region_done"][region] = True
+
+    def mark_complete(self) -> None:
+        done = self.array("region_done")
+        if not done.all():
+            raise RuntimeError(f"{self.path}: {int((~done).sum())} regions are not written")
+        self.group.attrs.update({"complete": True, "versions": package_versions()})
+
+    def record_skipped(self, skipped: list[dict]) -> None:
+        self.group.attrs.update({"skipped_frames": self.skipped_frames + skipped})
+
+    # ---- reading -------------------------------------------------------------------
+    def read_descriptors(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        return self.descriptors[start:stop]
+
+    def summary(self) -> dict:
+        done = self.array("region_done")
+        return {
+            "path": str(self.path),
+            "format": FORMAT,
+            "complete": self.complete,
+            "n_environments": self.n_environments,
+            "n_frames": self.n_frames,
+            "regions_written": int(done.sum()),
+            "n_regions": int(done.size),
+            "descriptor": self.params.to_attrs(),
+            "chunk_rows": self.chunk_rows,
+            "sources": self.sources,
+            "skipped_frames": self.skipped_frames,
+            "versions": dict(self.group.attrs["versions"]),
+        }
+
+
+def _fill(dtype: str):
+    return {"float64": np.nan, "float32": np.nan, "bool": False}.get(dtype, -1)
+
+
+def _grow(array: zarr.Array, length: int) -> None:
+    if array.shape[0] != length:
+        array.resize((length, *array.shape[1:]))
+
+
+def source_record(path, fmt: str, frames: str, species: dict | None) -> dict:
+    """Provenance of one input file: where, how big, when modified, and its content hash."""
+    import hashlib
+
+    path = Path(path).resolve()
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(block)
+    stat = os.stat(path)
+    return {
+        "path": str(path),
+        "size": stat.st_size,
+        "mtime": stat.st_mtime,
+        "sha256": digest.hexdigest(),
+        "format": fmt,
+        "frames": frames,
+        "species": {str(key): value for key, value in (species or {}).items()},
+    }
