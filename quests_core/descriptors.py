@@ -6,6 +6,7 @@ cutoff of the cell; the k nearest of those fill the descriptor and empty slots s
 """
 
 import functools
+from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
@@ -70,58 +71,87 @@ def compute_descriptors(
 
 
 def _descriptors_single(positions, cell, pbc, k, cutoff) -> np.ndarray:
-    n_atoms = len(positions)
-    out = np.zeros((n_atoms, descriptor_width(k)))
-    if n_atoms == 0:
-        return out
-    extended, source = _with_periodic_images(positions, cell, pbc, cutoff)
-    order, bin_start, atom_bins, n_bins = _cell_list(extended, cutoff)
-    coincident = np.full(n_atoms, -1, dtype=np.int64)
-    n_blocks = min(n_atoms, 8 * nb.get_num_threads())
-    _descriptor_kernel(extended, n_atoms, order, bin_start, atom_bins, n_bins, k, cutoff, _sorting_network(k), n_blocks,
-                       out, coincident)
+    if len(positions) == 0:
+        return np.zeros((0, descriptor_width(k)))
+    if not pbc.any():
+        return _descriptors_of_points(positions, len(positions), np.arange(len(positions)), k, cutoff)
+    lattice = Lattice.of(cell, pbc)
+    fractional = lattice.wrapped_fractional(positions)
+    source = np.arange(len(positions))
+    for axis in np.flatnonzero(pbc):
+        fractional, source = lattice.add_images(fractional, source, axis, cutoff)
+    return _descriptors_of_points(lattice.cartesian(fractional), len(positions), source, k, cutoff)
+
+
+def _descriptors_of_points(points, n_centres, source, k, cutoff) -> np.ndarray:
+    """Descriptors of points[:n_centres], whose neighbours are searched among all points
+    (centres, then halo atoms and periodic images); source maps points to input atoms."""
+    out = np.zeros((n_centres, descriptor_width(k)))
+    order, bin_start, atom_bins, n_bins = _cell_list(points, cutoff)
+    coincident = np.full(n_centres, -1, dtype=np.int64)
+    n_blocks = min(n_centres, 8 * nb.get_num_threads())
+    _descriptor_kernel(points, n_centres, order, bin_start, atom_bins, n_bins, k, cutoff, _sorting_network(k),
+                       n_blocks, out, coincident)
     clashing = np.flatnonzero(coincident >= 0)
     if clashing.size:
         i = int(clashing[0])
         j = int(source[coincident[i]])
-        where = "its own periodic image" if j == i else f"atom {j}"
-        raise ValueError(f"positions: atom {i} is at the same position as {where} (closer than {COINCIDENT_DISTANCE} Å)")
+        where = "its own periodic image" if j == source[i] else f"atom {j}"
+        raise ValueError(f"positions: atom {int(source[i])} is at the same position as {where} "
+                         f"(closer than {COINCIDENT_DISTANCE} Å)")
     return out
 
 
-def _full_basis(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
-    """Rows of periodic axes from the cell; open axes get an orthonormal complement, so
-    fractional coordinates along periodic axes are well defined whatever the open rows hold."""
-    basis = cell.copy()
-    periodic = np.flatnonzero(pbc)
-    open_axes = np.flatnonzero(~pbc)
-    if len(periodic) == 2:
-        normal = np.cross(cell[periodic[0]], cell[periodic[1]])
-        basis[open_axes[0]] = normal / np.linalg.norm(normal)
-    elif len(periodic) == 1:
-        a = cell[periodic[0]] / np.linalg.norm(cell[periodic[0]])
-        helper = np.eye(3)[np.argmin(np.abs(a))]
-        u = np.cross(a, helper)
-        u /= np.linalg.norm(u)
-        basis[open_axes[0]] = u
-        basis[open_axes[1]] = np.cross(a, u)
-    return basis
+@dataclass(frozen=True)
+class Lattice:
+    """Periodic axes of a cell, with open axes completed by an orthonormal complement so
+    fractional coordinates along periodic axes are defined whatever the open rows hold.
 
+    Conversions are written element by element, so an atom's coordinates come out the same
+    bits whichever other atoms are converted with it: a domain of a split frame then sees
+    exactly the points the whole frame sees.
+    """
 
-def _with_periodic_images(positions, cell, pbc, cutoff):
-    """Atoms wrapped into the cell along periodic axes (first, in input order), then every
-    periodic image that lies within one cutoff of the cell; source maps rows to atoms."""
-    source = np.arange(len(positions))
-    if not pbc.any():
-        return positions, source
-    basis = _full_basis(cell, pbc)
-    to_fractional = np.linalg.inv(basis)
-    fractional = positions @ to_fractional
-    fractional[:, pbc] -= np.floor(fractional[:, pbc])
-    for axis in np.flatnonzero(pbc):
-        # distance between the lattice planes normal to this axis
-        plane_spacing = 1.0 / np.linalg.norm(to_fractional[:, axis])
-        reach = cutoff / plane_spacing
+    basis: np.ndarray
+    to_fractional: np.ndarray
+    pbc: np.ndarray
+
+    @classmethod
+    def of(cls, cell: np.ndarray, pbc: np.ndarray) -> "Lattice":
+        basis = cell.copy()
+        periodic = np.flatnonzero(pbc)
+        open_axes = np.flatnonzero(~pbc)
+        if len(periodic) == 2:
+            normal = np.cross(cell[periodic[0]], cell[periodic[1]])
+            basis[open_axes[0]] = normal / np.linalg.norm(normal)
+        elif len(periodic) == 1:
+            a = cell[periodic[0]] / np.linalg.norm(cell[periodic[0]])
+            helper = np.eye(3)[np.argmin(np.abs(a))]
+            u = np.cross(a, helper)
+            u /= np.linalg.norm(u)
+            basis[open_axes[0]] = u
+            basis[open_axes[1]] = np.cross(a, u)
+        elif len(periodic) == 0:
+            basis = np.eye(3)
+        return cls(basis, np.linalg.inv(basis), pbc.copy())
+
+    def plane_spacing(self, axis: int) -> float:
+        """Distance between the lattice planes normal to a periodic axis."""
+        return 1.0 / np.linalg.norm(self.to_fractional[:, axis])
+
+    def wrapped_fractional(self, positions: np.ndarray) -> np.ndarray:
+        m = self.to_fractional
+        fractional = positions[:, 0:1] * m[0] + positions[:, 1:2] * m[1] + positions[:, 2:3] * m[2]
+        fractional[:, self.pbc] -= np.floor(fractional[:, self.pbc])
+        return fractional
+
+    def cartesian(self, fractional: np.ndarray) -> np.ndarray:
+        b = self.basis
+        return fractional[:, 0:1] * b[0] + fractional[:, 1:2] * b[1] + fractional[:, 2:3] * b[2]
+
+    def add_images(self, fractional, source, axis: int, cutoff: float):
+        """Append the images along one periodic axis that lie within cutoff of the cell."""
+        reach = cutoff / self.plane_spacing(axis)
         n_shifts = int(np.ceil(reach))
         coordinate = fractional[:, axis]
         images, image_source = [fractional], [source]
@@ -135,9 +165,7 @@ def _with_periodic_images(positions, cell, pbc, cutoff):
                 image[:, axis] += shift
                 images.append(image)
                 image_source.append(source[keep])
-        fractional = np.concatenate(images)
-        source = np.concatenate(image_source)
-    return fractional @ basis, source
+        return np.concatenate(images), np.concatenate(image_source)
 
 
 def _cell_list(points: np.ndarray, cutoff: float):
