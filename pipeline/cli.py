@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     descriptors.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     descriptors.add_argument("-o", "--output", type=Path, required=True, metavar="STORE")
     descriptors.add_argument("--chunk-rows", type=_positive_int, default=None, help="environments per zarr chunk")
+    descriptors.add_argument("--split-atoms", type=_positive_int, default=None,
+                             help="split frames larger than this into slab domains of about this size")
     descriptors.set_defaults(handler=_descriptors)
 
     inspect = commands.add_parser("inspect", help="describe a descriptor store",
@@ -119,13 +121,14 @@ def _store_params(args):
 
 def _descriptors(args) -> int:
     from .cluster import local_client
-    from .ingest import DEFAULT_CHUNK_ROWS, IngestRequest, ingest
+    from .ingest import DEFAULT_CHUNK_ROWS, DEFAULT_SPLIT_ATOMS, IngestRequest, ingest
     from .readers import FrameSelection
 
     request = IngestRequest(
         paths=tuple(args.inputs), params=_store_params(args), fmt=args.fmt,
         frames=FrameSelection.parse(args.frames), species=args.species,
         chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS,
+        split_atoms=args.split_atoms or DEFAULT_SPLIT_ATOMS,
     )
     with local_client(args.workers, args.scheduler) as client:
         store = ingest(request, args.output, client)
@@ -161,8 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
     if not args.verbose:
-        for noisy in ("distributed", "bokeh", "tornado"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+        import distributed  # noqa: F401  (configures its loggers on import; quieten them after)
+
+        for name in list(logging.root.manager.loggerDict):
+            if name.split(".")[0] in ("distributed", "bokeh", "tornado"):
+                logging.getLogger(name).setLevel(logging.WARNING)
     if args.command is None:
         parser.print_help()
         return 2

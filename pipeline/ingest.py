@@ -15,16 +15,18 @@ import numpy as np
 from distributed import Client, Lock, as_completed
 
 from quests_core import compute_descriptors
+from quests_core.domains import SlabLayers, domain_descriptors, halo_layers, slab_layers
 
 from . import readers
 from .errors import InputError
 from .progress import Progress
-from .store import DescriptorStore, Region, StoreParams, source_record
+from .store import DOMAIN, FRAMES, SPLIT_FRAME, DescriptorStore, Region, StoreParams, source_record
 
 log = logging.getLogger("quests_pipeline")
 
 DEFAULT_CHUNK_ROWS = 16384
 DEFAULT_REGION_ROWS = 65536  # environments per task for frames of ordinary size
+DEFAULT_SPLIT_ATOMS = 200_000  # frames above this are split into slab domains, about this size each
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class IngestRequest:
     species: dict[int, str] | None = None  # LAMMPS type -> chemical symbol
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     region_rows: int = DEFAULT_REGION_ROWS
+    split_atoms: int = DEFAULT_SPLIT_ATOMS
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,10 @@ def ingest(request: IngestRequest, store_path: Path, client: Client) -> Descript
     pending = store.pending_regions()
     if not pending:
         log.info("%s: every region is already written; nothing to compute", store.path)
-    else:
-        _run(store, pending, client)
+    # large frames are first stored in slab-layer order; their domains are planned from that
+    _run(store, [region for region in pending if region.kind != DOMAIN], client)
+    _plan_domains(store, request.split_atoms)
+    _run(store, [region for region in store.pending_regions() if region.kind == DOMAIN], client)
     store.mark_complete()
     log.info("%s: complete, %d environments in %d frames", store.path, store.n_environments, store.n_frames)
     return store
@@ -89,22 +94,64 @@ def _plan(store: DescriptorStore, request: IngestRequest) -> None:
         first_frame, _ = store.add_frames(source, [r.index for r in refs], [r.n_atoms for r in refs],
                                           [r.offset for r in refs])
         starts = store.array("frame_start")[first_frame:]
-        store.add_regions(_batch_regions(first_frame, starts, [r.n_atoms for r in refs], request.region_rows))
+        store.add_regions(_batch_regions(first_frame, starts, [r.n_atoms for r in refs], request.region_rows,
+                                         request.split_atoms))
         known.add(key)
         log.info("%s: %d frames, %d environments planned", path, len(refs), sum(r.n_atoms for r in refs))
 
 
-def _batch_regions(first_frame: int, starts, n_atoms, region_rows: int) -> list[tuple[int, int, int, int]]:
-    """Consecutive frames grouped into regions of about region_rows environments."""
+def _batch_regions(first_frame: int, starts, n_atoms, region_rows: int, split_atoms: int) -> list[Region]:
+    """Consecutive frames grouped into regions of about region_rows environments; a frame
+    above split_atoms gets a region of its own, to be split into domains."""
     regions = []
-    batch_first = 0
-    rows = 0
+    batch = []
+
+    def close_batch():
+        if batch:
+            regions.append(Region(-1, FRAMES, int(starts[batch[0]]), int(starts[batch[-1]] + n_atoms[batch[-1]]),
+                                  first_frame + batch[0], first_frame + batch[-1] + 1))
+            batch.clear()
+
     for i, count in enumerate(n_atoms):
-        rows += count
-        if rows >= region_rows or i == len(n_atoms) - 1:
-            regions.append((int(starts[batch_first]), int(starts[i] + count), first_frame + batch_first, first_frame + i + 1))
-            batch_first, rows = i + 1, 0
+        if count > split_atoms:
+            close_batch()
+            regions.append(Region(-1, SPLIT_FRAME, int(starts[i]), int(starts[i] + count), first_frame + i, first_frame + i + 1))
+            continue
+        batch.append(i)
+        if sum(n_atoms[j] for j in batch) >= region_rows:
+            close_batch()
+    close_batch()
     return regions
+
+
+def _plan_domains(store: DescriptorStore, split_atoms: int) -> None:
+    """Domain regions for every split frame that has none yet (also after a resume)."""
+    planned = {region.frame_start for region in store.regions() if region.kind == DOMAIN}
+    starts = store.array("frame_start")
+    new = []
+    for frame, info in sorted(store.split_frames.items()):
+        if frame in planned:
+            continue
+        layer_start = np.asarray(info["layer_start"], dtype=np.int64) + starts[frame]
+        for first, last in _group_layers(np.diff(layer_start), split_atoms):
+            new.append(Region(-1, DOMAIN, int(layer_start[first]), int(layer_start[last]), frame, frame + 1, first, last))
+    if new:
+        store.add_regions(new)
+
+
+def _group_layers(layer_sizes, target_atoms: int) -> list[tuple[int, int]]:
+    """Runs of consecutive layers of about target_atoms atoms; never all layers in one run."""
+    groups, first, atoms = [], 0, 0
+    for layer, size in enumerate(layer_sizes):
+        atoms += size
+        if atoms >= target_atoms and layer + 1 < len(layer_sizes):
+            groups.append((first, layer + 1))
+            first, atoms = layer + 1, 0
+    groups.append((first, len(layer_sizes)))
+    if len(groups) == 1:
+        middle = len(layer_sizes) // 2
+        groups = [(0, middle), (middle, len(layer_sizes))]
+    return groups
 
 
 def _frame_tasks(store: DescriptorStore, region: Region) -> list[FrameTask]:
@@ -122,19 +169,33 @@ def _frame_tasks(store: DescriptorStore, region: Region) -> list[FrameTask]:
 
 
 def _run(store: DescriptorStore, regions: list[Region], client: Client) -> None:
+    if not regions:
+        return
     params = store.params
     lock = functools.partial(_chunk_lock, f"quests-store:{store.path.resolve()}")
-    futures = {
-        client.submit(compute_region, str(store.path), region, _frame_tasks(store, region), params, lock,
-                      key=f"ingest-{region.index}-{store.path.name}", pure=False): region
-        for region in regions
-    }
-    progress = Progress("descriptors", sum(r.stop - r.start for r in regions), "environments")
+    path = str(store.path)
+    futures = {}
+    for region in regions:
+        key = f"ingest-{store.path.name}-{region.index}"
+        if region.kind == DOMAIN:
+            future = client.submit(compute_domain, path, region, _frame_tasks(store, region)[0], params,
+                                   SlabLayers(**_slab_fields(store.split_frames[region.frame_start])), lock,
+                                   key=key, pure=False)
+        else:
+            function = compute_region if region.kind == FRAMES else compute_split_frame
+            future = client.submit(function, path, region, _frame_tasks(store, region), params, lock, key=key, pure=False)
+        futures[future] = region
+    progress = Progress("descriptors" if regions[0].kind != SPLIT_FRAME else "layering", sum(r.stop - r.start for r in regions),
+                        "environments")
     try:
         for future in as_completed(futures):
             region = futures[future]
-            frames, cells, pbcs = future.result()
-            store.write_frame_info(frames, cells, pbcs)
+            result = future.result()
+            if region.kind != DOMAIN:
+                frames, cells, pbcs, split = result
+                store.write_frame_info(frames, cells, pbcs)
+                if split is not None:
+                    store.record_split_frame(region.frame_start, split)
             store.mark_done(region.index)
             progress.advance(region.stop - region.start)
     except BaseException:
@@ -143,47 +204,106 @@ def _run(store: DescriptorStore, regions: list[Region], client: Client) -> None:
         raise
 
 
+def _slab_fields(info: dict) -> dict:
+    return {name: info[name] for name in ("axis", "periodic", "n_layers", "origin", "thickness")}
+
+
 def _chunk_lock(prefix: str, chunk: int) -> Lock:
     return Lock(f"{prefix}:{chunk}")
 
 
 def compute_region(store_path: str, region: Region, tasks: list[FrameTask], params: StoreParams, chunk_lock):
-    """Worker side: descriptors of a region's frames, written to its rows of the store."""
+    """Worker side: descriptors of a region's whole frames, written to its rows of the store."""
     store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
     columns = {name: [] for name in ("descriptors", "env_frame", "env_atom", "env_number", "env_position")}
     cells, pbcs = [], []
+    for task, frame in _read_frames(tasks):
+        columns["descriptors"].append(_frame_descriptors(frame, params, task).astype(params.dtype))
+        columns["env_frame"].append(np.full(len(frame), task.frame, dtype=np.int64))
+        columns["env_atom"].append(np.arange(len(frame), dtype=np.int64))
+        columns["env_number"].append(frame.numbers)
+        columns["env_position"].append(frame.positions)
+        cells.append(frame.cell)
+        pbcs.append(frame.pbc)
+    stacked = {name: np.concatenate(values) for name, values in columns.items()}
+    if len(stacked["descriptors"]) != region.stop - region.start:
+        raise InputError(f"region {region.index} read {len(stacked['descriptors'])} environments, planned "
+                         f"{region.stop - region.start}: did an input file change since the ingest started?")
+    store.write_rows(region.start, stacked, chunk_lock)
+    return [task.frame for task in tasks], np.array(cells), np.array(pbcs), None
+
+
+def compute_split_frame(store_path: str, region: Region, tasks: list[FrameTask], params: StoreParams, chunk_lock):
+    """Worker side: store a large frame's atoms in slab-layer order, for its domain tasks."""
+    store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
+    (task, frame), = list(_read_frames(tasks))
+    _check_frame(frame, task)
+    try:
+        slabs = slab_layers(frame.positions, frame.cell, frame.pbc, params.cutoff)
+    except ValueError as error:
+        raise InputError(str(error), path=task.path, frame=task.ref.index) from None
+    if slabs.n_layers < 2 or params.species:
+        # too thin to split (or multicomponent): the whole frame here
+        compute_region(store_path, region, tasks, params, chunk_lock)
+        return [task.frame], frame.cell[None], frame.pbc[None], None
+    layer = slabs.layer_of(frame.positions, frame.cell, frame.pbc)
+    order = np.argsort(layer, kind="stable")
+    store.write_rows(region.start, {
+        "env_frame": np.full(len(frame), task.frame, dtype=np.int64),
+        "env_atom": order.astype(np.int64),
+        "env_number": frame.numbers[order],
+        "env_position": frame.positions[order],
+    }, chunk_lock)
+    layer_start = np.concatenate([[0], np.cumsum(np.bincount(layer, minlength=slabs.n_layers))])
+    split = {"axis": slabs.axis, "periodic": slabs.periodic, "n_layers": slabs.n_layers, "origin": slabs.origin,
+             "thickness": float(slabs.thickness), "layer_start": layer_start.tolist()}
+    return [task.frame], frame.cell[None], frame.pbc[None], split
+
+
+def compute_domain(store_path: str, region: Region, task: FrameTask, params: StoreParams, slabs: SlabLayers, chunk_lock):
+    """Worker side: descriptors of one slab domain of a split frame, from its stored layers."""
+    store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
+    layer_start = np.asarray(store.split_frames[task.frame]["layer_start"]) + task.start
+    wanted = [(region.layer_first, region.layer_last)] + [(layer, layer + 1) for layer, _ in
+                                                          halo_layers(slabs, region.layer_first, region.layer_last)]
+    positions = np.concatenate([store.group["env_position"][layer_start[a]:layer_start[b]] for a, b in wanted])
+    cell = store.group["frame_cell"][task.frame]
+    pbc = store.group["frame_pbc"][task.frame]
+    layer = slabs.layer_of(positions, cell, pbc)
+    try:
+        x = domain_descriptors(positions, layer, cell, pbc, slabs, region.layer_first, region.layer_last,
+                               k=params.k, cutoff=params.cutoff)
+    except ValueError as error:
+        raise InputError(str(error), path=task.path, frame=task.ref.index) from None
+    if len(x) != region.stop - region.start:
+        raise RuntimeError(f"domain {region.index}: {len(x)} environments, expected {region.stop - region.start}")
+    store.write_rows(region.start, {"descriptors": x.astype(params.dtype)}, chunk_lock)
+
+
+def _read_frames(tasks: list[FrameTask]):
+    """(task, Frame) for each task, reading each source file once, in order."""
     by_source: dict[tuple, list[FrameTask]] = {}
     for task in tasks:
         by_source.setdefault((task.path, task.fmt), []).append(task)
     for (path, fmt), group in by_source.items():
         lookup = {task.ref.index: task for task in group}
         for ref, frame in readers.read(Path(path), fmt, [task.ref for task in group], group[0].species):
-            task = lookup[ref.index]
-            x = _frame_descriptors(frame, params, path, ref)
-            columns["descriptors"].append(x.astype(params.dtype))
-            columns["env_frame"].append(np.full(len(frame), task.frame, dtype=np.int64))
-            columns["env_atom"].append(np.arange(len(frame), dtype=np.int64))
-            columns["env_number"].append(frame.numbers)
-            columns["env_position"].append(frame.positions)
-            cells.append(frame.cell)
-            pbcs.append(frame.pbc)
-    stacked = {name: np.concatenate(values) for name, values in columns.items()}
-    if len(stacked["descriptors"]) != region.stop - region.start:
-        raise InputError(f"region {region.index} read {len(stacked['descriptors'])} environments, planned "
-                         f"{region.stop - region.start}: did an input file change since the ingest started?")
-    store.write_rows(region.start, stacked, chunk_lock)
-    return [task.frame for task in tasks], np.array(cells), np.array(pbcs)
+            yield lookup[ref.index], frame
 
 
-def _frame_descriptors(frame, params: StoreParams, path, ref) -> np.ndarray:
+def _check_frame(frame, task: FrameTask) -> None:
     if len(frame) == 0:
-        raise InputError("frame has no atoms", path=path, frame=ref.index)
-    if len(frame) != ref.n_atoms:
-        raise InputError(f"frame has {len(frame)} atoms, {ref.n_atoms} when scanned: did the file change?",
-                         path=path, frame=ref.index)
+        raise InputError("frame has no atoms", path=task.path, frame=task.ref.index)
+    if len(frame) != task.ref.n_atoms:
+        raise InputError(f"frame has {len(frame)} atoms, {task.ref.n_atoms} when scanned: did the file change?",
+                         path=task.path, frame=task.ref.index)
+
+
+def _frame_descriptors(frame, params: StoreParams, task: FrameTask) -> np.ndarray:
+    _check_frame(frame, task)
     try:
         return compute_descriptors(frame.positions, frame.cell, frame.pbc, k=params.k, cutoff=params.cutoff,
                                    species=frame.numbers if params.species else None,
                                    species_list=params.species)
     except ValueError as error:
-        raise InputError(str(error), path=path, frame=ref.index) from None
+        raise InputError(str(error), path=task.path, frame=task.ref.index) from None

@@ -51,12 +51,17 @@ _FRAME_ARRAYS = {
     "frame_pbc": ("bool", (3,), ("axis",)),
 }
 _REGION_ARRAYS = {
+    "region_kind": ("int64", (), ()),
     "region_start": ("int64", (), ()),
     "region_stop": ("int64", (), ()),
     "region_frame_start": ("int64", (), ()),
     "region_frame_stop": ("int64", (), ()),
+    "region_layer_first": ("int64", (), ()),
+    "region_layer_last": ("int64", (), ()),
     "region_done": ("bool", (), ()),
 }
+_REGION_COLUMNS = ("region_kind", "region_start", "region_stop", "region_frame_start", "region_frame_stop",
+                   "region_layer_first", "region_layer_last")
 
 
 @dataclass(frozen=True)
@@ -84,15 +89,26 @@ class StoreParams:
         return cls(int(attrs["k"]), float(attrs["cutoff"]), str(attrs["dtype"]), tuple(species) if species else None)
 
 
+FRAMES, SPLIT_FRAME, DOMAIN = 0, 1, 2  # region kinds
+
+
 @dataclass(frozen=True)
 class Region:
-    """A unit of ingest work: environment rows [start, stop) of frames [frame_start, frame_stop)."""
+    """A unit of ingest work on environment rows [start, stop) of frames [frame_start, frame_stop).
+
+    kind FRAMES: whole frames. SPLIT_FRAME: one large frame, whose atoms are stored in slab
+    layer order (positions, atoms, numbers) for its DOMAIN regions, which then compute the
+    descriptors of layers [layer_first, layer_last).
+    """
 
     index: int
+    kind: int
     start: int
     stop: int
     frame_start: int
     frame_stop: int
+    layer_first: int = -1
+    layer_last: int = -1
 
 
 def package_versions() -> dict:
@@ -133,6 +149,7 @@ class DescriptorStore:
             "versions": package_versions(),
             "sources": [],
             "skipped_frames": [],
+            "split_frames": {},
         })
         return cls(path, group)
 
@@ -193,7 +210,7 @@ class DescriptorStore:
         return self.group[name][:]
 
     def regions(self) -> list[Region]:
-        columns = [self.array(name) for name in ("region_start", "region_stop", "region_frame_start", "region_frame_stop")]
+        columns = [self.array(name) for name in _REGION_COLUMNS]
         return [Region(i, *map(int, row)) for i, row in enumerate(zip(*columns))]
 
     def pending_regions(self) -> list[Region]:
@@ -224,17 +241,28 @@ class DescriptorStore:
         self.group["frame_offset"][first_frame:last_frame] = np.asarray(offsets, dtype=np.int64)
         return first_frame, last_frame
 
-    def add_regions(self, regions: list[tuple[int, int, int, int]]) -> None:
-        """Append regions given as (row start, row stop, frame start, frame stop)."""
+    def add_regions(self, regions: list[Region]) -> None:
+        """Append regions (their index fields are ignored: they are numbered in order)."""
         first = self.n_regions
         last = first + len(regions)
         for name in _REGION_ARRAYS:
             _grow(self.group[name], last)
         if regions:
-            table = np.asarray(regions, dtype=np.int64)
-            for column, name in enumerate(("region_start", "region_stop", "region_frame_start", "region_frame_stop")):
+            table = np.array([[region.kind, region.start, region.stop, region.frame_start, region.frame_stop,
+                               region.layer_first, region.layer_last] for region in regions], dtype=np.int64)
+            for column, name in enumerate(_REGION_COLUMNS):
                 self.group[name][first:last] = table[:, column]
             self.group["region_done"][first:last] = False
+
+    @property
+    def split_frames(self) -> dict[int, dict]:
+        """Large frames stored in slab-layer order: frame -> layers and their row offsets."""
+        return {int(frame): info for frame, info in self.group.attrs.get("split_frames", {}).items()}
+
+    def record_split_frame(self, frame: int, info: dict) -> None:
+        split = dict(self.group.attrs.get("split_frames", {}))
+        split[str(frame)] = info
+        self.group.attrs.update({"split_frames": split})
 
     # ---- results -------------------------------------------------------------------
     def write_rows(self, start: int, columns: dict[str, np.ndarray], chunk_lock) -> None:
@@ -243,7 +271,7 @@ class DescriptorStore:
         Chunks this range shares with rows outside it are written under chunk_lock(chunk
         index), a context manager; chunks it covers whole are written without.
         """
-        n_rows = len(columns["descriptors"])
+        n_rows = len(next(iter(columns.values())))
         stop = start + n_rows
         rows = self.chunk_rows
         first_whole = -(-start // rows) * rows

@@ -1,0 +1,802 @@
+"""Fast reader of LAMMPS text dumps (``dump atom`` / ``dump custom``): find the frames of a
+file, read any one of them by its byte offset, or stream them all.
+
+A frame of a text dump is::
+
+    ITEM: TIMESTEP
+    1000
+    ITEM: NUMBER OF ATOMS
+    4
+    ITEM: BOX BOUNDS xy xz yz pp pp fm       orthogonal box: ITEM: BOX BOUNDS pp pp fm
+    xlo_bound xhi_bound xy                   orthogonal box: xlo xhi
+    ylo_bound yhi_bound xz                                   ylo yhi
+    zlo_bound zhi_bound yz                                   zlo zhi
+    ITEM: ATOMS id type x y z vx c_pe
+    3 1 0.1 0.2 0.3 1.5 -3.2                 NUMBER OF ATOMS lines, in any order of id
+
+``ITEM: UNITS`` and ``ITEM: TIME`` may precede ``ITEM: TIMESTEP`` (``dump_modify units yes`` /
+``time yes``); ``ITEM: BOX BOUNDS abc origin pp pp pp`` (general triclinic, one
+``ax ay az origin_x`` line per cell vector) is read too.
+
+What a `Frame` holds:
+
+- ``cell`` rows are the LAMMPS vectors a = (xhi - xlo, 0, 0), b = (xy, yhi - ylo, 0),
+  c = (xz, yz, zhi - zlo), where a triclinic box's xlo, xhi, ylo, yhi are its bounds with the
+  tilt taken off: xlo = xlo_bound - min(0, xy, xz, xy + xz), xhi = xhi_bound - max(0, xy, xz,
+  xy + xz), ylo = ylo_bound - min(0, yz), yhi = yhi_bound - max(0, yz).
+- ``positions`` are Cartesian, in Å, **relative to the box origin** (xlo, ylo, zlo): the origin
+  is subtracted, so the fractional coordinates ``positions @ inv(cell)`` of wrapped atoms lie in
+  [0, 1), and a file written with ``x y z`` or with ``xs ys zs`` gives the same positions. (ASE
+  keeps the origin in ``positions`` for ``x y z`` and stores it as ``celldisp``; for ``xs ys zs``
+  it leaves it out.) Positions are not wrapped: ``xu yu zu`` stay unwrapped.
+- Which coordinates: the first complete set of ``x y z``, ``xs ys zs``, ``xu yu zu``,
+  ``xsu ysu zsu`` (ASE's order). Other columns (vx, q, c_pe, element, ...) are skipped unread.
+- ``numbers`` come from the LAMMPS types through ``species`` ({1: 'Cu', 2: 'Ni'}).
+- Atoms are sorted by id. ``pbc`` is True along an axis whose boundary flag is ``pp``; any
+  other flag (``ff``, ``ss``, ``fs``, ``sm``, ...) is not periodic.
+- Lengths are taken to be Å (LAMMPS ``metal`` and ``real`` units). A frame with
+  ``ITEM: UNITS`` is converted to Å (si, cgs, electron, micro, nano); ``lj`` is refused.
+
+Speed: nothing loops over atoms in Python. `scan_frames` reads each header, then skips the
+NUMBER OF ATOMS lines by counting newlines over large byte blocks (a numba kernel); `read_frame`
+takes the atom block as one bytes object and parses it with a numba kernel that reads only the
+id, type and position columns. Measured against ``numpy.loadtxt`` and ``float(bytes.split())``
+on the same block by ``scripts/bench_lammps.py``.
+
+Errors in the file raise `InputError` naming the file and the frame's 0-based index in it.
+"""
+
+import logging
+import operator
+import os
+import stat
+import time
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from ase.data import atomic_numbers
+
+from .errors import InputError
+from .frames import Frame
+
+__all__ = ["FrameLocation", "scan_frames", "read_frame", "iter_frames"]
+
+log = logging.getLogger(__name__)
+
+# nogil so Dask worker threads parse frames side by side; no fastmath: parsing rounds exactly.
+_JIT = dict(nogil=True, cache=True)
+
+_BLOCK = 1 << 20  # first read at a frame: its header, and the whole of a small frame
+_MAX_BLOCK = 1 << 26  # scan_frames reads at most 64 MiB at a time
+_MAX_HEADER_LINE = 1 << 16
+_MAX_UNKNOWN_ITEM_LINES = 16
+
+_HEADER_LINES = {"UNITS": 1, "TIME": 1, "TIMESTEP": 1, "NUMBER OF ATOMS": 1, "BOX BOUNDS": 3}
+_POSITION_COLUMNS = (("x", "y", "z"), ("xs", "ys", "zs"), ("xu", "yu", "zu"), ("xsu", "ysu", "zsu"))
+_SCALED = ("xs", "xsu")
+_LENGTH_IN_ANGSTROM = {"metal": 1.0, "real": 1.0, "electron": 0.529177210903, "nano": 10.0,
+                       "micro": 1e4, "cgs": 1e8, "si": 1e10}
+
+# column roles for the parser
+_SKIP, _ID, _TYPE, _X = -1, 0, 1, 2
+
+
+@dataclass(frozen=True)
+class FrameLocation:
+    """Where one frame of a dump file is: what `scan_frames` returns and `read_frame` takes.
+
+    offset is the byte offset of the frame's first ITEM line (``ITEM: TIMESTEP``, or
+    ``ITEM: UNITS`` / ``ITEM: TIME`` where the dump writes those first); size is the number of
+    bytes from there to the end of its last atom line; index is its 0-based place in the file.
+    Small and picklable, so it can be sent to Dask workers.
+    """
+
+    offset: int
+    n_atoms: int
+    timestep: int
+    index: int
+    size: int
+
+
+class _Bad(Exception):
+    """A problem with one frame; the public functions add the path and the frame index."""
+
+
+# ---------------------------------------------------------------------------------------------
+# numba kernels: pure functions over a uint8 array of the file's bytes
+
+
+_NEED_MORE, _DONE, _AT_ITEM = 0, 1, 2
+
+
+@numba.njit(**_JIT)
+def _count_lines(buf, start, end, n_wanted):
+    """Walk the whole lines of buf[start:end] from start (a line start), stopping after
+    n_wanted of them or before a line that begins with b'ITEM:'.
+
+    Returns (n_lines, stop, why): stop is the index just past the last line counted; why is
+    _DONE (n_wanted lines counted), _AT_ITEM (an ITEM line begins at stop) or _NEED_MORE (the
+    block ended first; buf[stop:end] is an incomplete line).
+    """
+    k = 0
+    i = start
+    while k < n_wanted:
+        j = i
+        while j < end and buf[j] != 10:
+            j += 1
+        if j >= end:
+            return k, i, _NEED_MORE
+        if (j - i >= 5 and buf[i] == 73 and buf[i + 1] == 84 and buf[i + 2] == 69
+                and buf[i + 3] == 77 and buf[i + 4] == 58):
+            return k, i, _AT_ITEM
+        k += 1
+        i = j + 1
+    return k, i, _DONE
+
+
+_POW10 = np.array([float(10 ** k) for k in range(23)])  # exact doubles
+_MANTISSA_DIGITS_LIMIT = 10 ** 17  # below this, one more digit still fits in int64
+_EXACT_MANTISSA = 2 ** 53
+
+
+@numba.njit(**_JIT)
+def _is_blank(c):
+    return c == 32 or c == 9 or c == 13 or c == 11 or c == 12
+
+
+@numba.njit(**_JIT)
+def _lower_is(buf, i, end, word):
+    """buf[i:i + len(word)], lower-cased, equals word (bytes of lower-case letters)."""
+    if i + len(word) > end:
+        return False
+    for k in range(len(word)):
+        if (buf[i + k] | 32) != word[k]:
+            return False
+    return True
+
+
+_NAN = np.frombuffer(b"nan", np.uint8).copy()
+_INF = np.frombuffer(b"inf", np.uint8).copy()
+_INFINITY = np.frombuffer(b"infinity", np.uint8).copy()
+
+
+@numba.njit(**_JIT)
+def _parse_float(buf, i, end):
+    """The decimal number that starts at buf[i]: (value, index past it, ok). Correctly rounded
+    for up to 16 significant digits and decimal exponents within +-22 (all of LAMMPS' %g
+    output), within an ulp or two otherwise. Reads nan, inf and infinity in any case."""
+    negative = False
+    if i < end and (buf[i] == 45 or buf[i] == 43):
+        negative = buf[i] == 45
+        i += 1
+    mantissa = 0
+    exponent = 0
+    digits = False
+    while i < end:
+        d = np.int64(buf[i]) - 48
+        if d < 0 or d > 9:
+            break
+        digits = True
+        if mantissa < _MANTISSA_DIGITS_LIMIT:
+            mantissa = mantissa * 10 + d
+        else:
+            exponent += 1
+        i += 1
+    if i < end and buf[i] == 46:
+        i += 1
+        while i < end:
+            d = np.int64(buf[i]) - 48
+            if d < 0 or d > 9:
+                break
+            digits = True
+            if mantissa < _MANTISSA_DIGITS_LIMIT:
+                mantissa = mantissa * 10 + d
+                exponent -= 1
+            i += 1
+    if not digits:
+        if _lower_is(buf, i, end, _NAN):
+            return np.nan, i + 3, True
+        if _lower_is(buf, i, end, _INFINITY):
+            return (-np.inf if negative else np.inf), i + 8, True
+        if _lower_is(buf, i, end, _INF):
+            return (-np.inf if negative else np.inf), i + 3, True
+        return 0.0, i, False
+    if i < end and (buf[i] == 101 or buf[i] == 69):
+        i += 1
+        exponent_negative = False
+        if i < end and (buf[i] == 45 or buf[i] == 43):
+            exponent_negative = buf[i] == 45
+            i += 1
+        written = 0
+        exponent_digits = False
+        while i < end:
+            d = np.int64(buf[i]) - 48
+            if d < 0 or d > 9:
+                break
+            exponent_digits = True
+            if written < 100000:
+                written = written * 10 + d
+            i += 1
+        if not exponent_digits:
+            return 0.0, i, False
+        exponent += -written if exponent_negative else written
+    value = float(mantissa)
+    if mantissa != 0 and exponent != 0:
+        if mantissa <= _EXACT_MANTISSA and -22 <= exponent <= 22:
+            # one correctly rounded operation on exact operands (Clinger's fast path)
+            value = value * _POW10[exponent] if exponent > 0 else value / _POW10[-exponent]
+        else:
+            while exponent > 22:
+                value *= 1e22
+                exponent -= 22
+            while exponent < -22:
+                value /= 1e22
+                exponent += 22
+            value = value * _POW10[exponent] if exponent >= 0 else value / _POW10[-exponent]
+    return (-value if negative else value), i, True
+
+
+@numba.njit(**_JIT)
+def _parse_int(buf, i, end):
+    """The decimal integer that starts at buf[i]: (value, index past it, ok)."""
+    negative = False
+    if i < end and (buf[i] == 45 or buf[i] == 43):
+        negative = buf[i] == 45
+        i += 1
+    value = 0
+    n_digits = 0
+    while i < end:
+        d = np.int64(buf[i]) - 48
+        if d < 0 or d > 9:
+            break
+        value = value * 10 + d
+        n_digits += 1
+        i += 1
+    ok = 0 < n_digits <= 18
+    return (-value if negative else value), i, ok
+
+
+_OK, _TOO_FEW, _TOO_MANY, _BAD_INT, _BAD_FLOAT = 0, 1, 2, 3, 4
+
+
+@numba.njit(**_JIT)
+def _parse_atoms(buf, n_atoms, roles, ids, types, xyz):
+    """Parse n_atoms lines of whitespace-separated columns from buf. roles[c] says what column
+    c is: _ID, _TYPE, _X + axis, or _SKIP (the token is stepped over, never read). Fills ids,
+    types and xyz.
+
+    Returns (status, line, column, index): _OK, or the first problem: _TOO_FEW / _TOO_MANY
+    values on a line, _BAD_INT / _BAD_FLOAT for the token that starts at buf[index].
+    """
+    end = buf.shape[0]
+    n_columns = roles.shape[0]
+    i = 0
+    for line in range(n_atoms):
+        for column in range(n_columns):
+            while i < end and _is_blank(buf[i]):
+                i += 1
+            if i >= end or buf[i] == 10:
+                return _TOO_FEW, line, column, i
+            role = roles[column]
+            start = i
+            if role == _SKIP:
+                while i < end and buf[i] != 10 and not _is_blank(buf[i]):
+                    i += 1
+                continue
+            if role >= _X:
+                value, i, ok = _parse_float(buf, i, end)
+                if ok and (i >= end or buf[i] == 10 or _is_blank(buf[i])):
+                    xyz[line, role - _X] = value
+                    continue
+                return _BAD_FLOAT, line, column, start
+            number, i, ok = _parse_int(buf, i, end)
+            if not ok or not (i >= end or buf[i] == 10 or _is_blank(buf[i])):
+                return _BAD_INT, line, column, start
+            if role == _ID:
+                ids[line] = number
+            else:
+                types[line] = number
+        while i < end and _is_blank(buf[i]):
+            i += 1
+        if i < end and buf[i] != 10:
+            return _TOO_MANY, line, n_columns, i
+        i += 1
+    return _OK, 0, 0, 0
+
+
+# ---------------------------------------------------------------------------------------------
+# reading bytes
+
+
+class _Source:
+    """A binary file read forward in large blocks from some offset. Header lines and atom
+    blocks are taken from the same buffer, so a small frame costs no extra read."""
+
+    def __init__(self, f, offset: int, first_read: int):
+        self.f = f
+        f.seek(offset)
+        self.base = offset  # file offset of buf[0]
+        self.buf = bytearray()
+        self.pos = 0  # next unread byte
+        self.end = 0  # bytes of buf that hold data
+        self.first_read = max(first_read, 1)
+
+    def tell(self) -> int:
+        return self.base + self.pos
+
+    def _more(self, n_bytes: int, keep_from: int) -> int:
+        """Read up to n_bytes more, dropping buf[:keep_from]. Returns the shift of indices
+        into buf (keep_from), or -1 at the end of the file."""
+        if self.first_read:
+            n_bytes, self.first_read = max(n_bytes, self.first_read), 0
+        tail = self.end - keep_from
+        new = bytearray(tail + n_bytes)
+        new[:tail] = self.buf[keep_from:self.end]
+        with memoryview(new) as view, view[tail:] as free:
+            got = self.f.readinto(free)
+        if not got:
+            return -1
+        self.buf, self.base, self.pos, self.end = new, self.base + keep_from, self.pos - keep_from, tail + got
+        return keep_from
+
+    def readline(self) -> bytes:
+        """The next line with its newline; b'' at the end of the file."""
+        while True:
+            i = self.buf.find(b"\n", self.pos, self.end)
+            if i >= 0:
+                line = bytes(self.buf[self.pos:i + 1])
+                self.pos = i + 1
+                return line
+            if self.end - self.pos > _MAX_HEADER_LINE:
+                raise _Bad(f"a header line at byte {self.tell()} is longer than "
+                           f"{_MAX_HEADER_LINE} bytes: not a LAMMPS text dump")
+            if self._more(_BLOCK, self.pos) < 0:
+                line = bytes(self.buf[self.pos:self.end])
+                self.pos = self.end
+                return line
+
+    def peek_item(self) -> bool:
+        """The next line starts with 'ITEM:' (False at the end of the file)."""
+        while self.end - self.pos < 5 and b"\n" not in self.buf[self.pos:self.end]:
+            if self._more(_BLOCK, self.pos) < 0:
+                break
+        return self.buf.startswith(b"ITEM:", self.pos, self.end)
+
+    def lines(self, n: int, keep: bool):
+        """Consume the next n lines, or fewer where the file ends or an ITEM line comes first.
+        Returns (block, n_found, why): block is a uint8 view of their bytes if keep (else
+        None); why is _DONE, _AT_ITEM or _NEED_MORE (the file ended)."""
+        start = self.pos
+        found = 0
+        counted_bytes = 0
+        while True:
+            before = self.pos
+            k, self.pos, why = _count_lines(np.frombuffer(self.buf, np.uint8), self.pos, self.end, n - found)
+            found += k
+            counted_bytes += self.pos - before
+            if why != _NEED_MORE:
+                break
+            line_bytes = counted_bytes / found if found else 100.0
+            want = max(int((n - found) * line_bytes * 1.02) + 65536, _BLOCK)
+            shift = self._more(want if keep else min(want, _MAX_BLOCK), start if keep else self.pos)
+            if shift < 0:  # end of file: the last line may have no newline
+                if self.pos < self.end:
+                    if self.buf.startswith(b"ITEM:", self.pos, self.end):
+                        why = _AT_ITEM
+                    else:
+                        found += 1
+                        self.pos = self.end
+                        why = _DONE if found == n else _NEED_MORE
+                break
+            start -= shift
+        block = np.frombuffer(self.buf, np.uint8, count=self.pos - start, offset=start) if keep else None
+        return block, found, why
+
+
+# ---------------------------------------------------------------------------------------------
+# the frame header
+
+
+@dataclass(frozen=True)
+class _Header:
+    offset: int
+    timestep: int
+    n_atoms: int
+    cell: np.ndarray  # (3, 3), rows a, b, c, in the file's length unit
+    origin: np.ndarray  # (3,)
+    pbc: np.ndarray
+    columns: tuple
+    roles: np.ndarray  # per column: _SKIP, _ID, _TYPE or _X + axis
+    position_columns: tuple  # the three columns positions are read from
+    angstrom: float  # Å per length unit of the file
+
+
+def _text(line: bytes) -> str:
+    return line.decode("latin-1").strip()
+
+
+def _read_header(src: _Source, offset: int | None = None) -> _Header | None:
+    """Read one frame header up to and including its ITEM: ATOMS line; None at the end of the
+    file. offset: the byte offset a caller asked for (for the message when it is not a frame)."""
+    line = src.readline()
+    while line and not line.strip():
+        line = src.readline()
+    if not line:
+        return None
+    start = src.tell() - len(line)
+    items = {}
+    while True:
+        text = _text(line)
+        if not text.startswith("ITEM:"):
+            if items:
+                raise _Bad(f"expected an ITEM line after ITEM: {next(reversed(items))}, found "
+                           f"{text[:60]!r}: is the ITEM: ATOMS line missing?")
+            if offset is not None:
+                raise _Bad(f"byte offset {offset} is not the start of a frame (found {text[:60]!r}): "
+                           "use an offset from scan_frames")
+            raise _Bad(f"expected 'ITEM: TIMESTEP' at byte {start}, found {text[:60]!r}: not a LAMMPS "
+                       "text dump, or the frame before has more atom lines than its NUMBER OF ATOMS")
+        name = text[5:].strip()
+        key = ("ATOMS" if name.split()[:1] == ["ATOMS"]
+               else "BOX BOUNDS" if name.startswith("BOX BOUNDS") else name)
+        if key == "ATOMS":
+            break
+        if key in items:
+            raise _Bad(f"ITEM: {key} appears twice before ITEM: ATOMS: the ITEM: ATOMS section is missing")
+        wanted = _HEADER_LINES.get(key)
+        values = []
+        while wanted is None or len(values) < wanted:
+            if src.peek_item():
+                break
+            value = src.readline()
+            if not value:
+                break
+            values.append(_text(value))
+            if wanted is None and len(values) > _MAX_UNKNOWN_ITEM_LINES:
+                raise _Bad(f"unexpected section 'ITEM: {name}': not a LAMMPS atom dump "
+                           "(dump atom or dump custom)")
+        if wanted is not None and len(values) < wanted:
+            raise _Bad(f"ITEM: {key} needs {wanted} line{'s' if wanted > 1 else ''} of values, "
+                       f"found {len(values)}")
+        items[key] = (name, values)
+        line = src.readline()
+        if not line:
+            raise _Bad(f"file ends after ITEM: {key}, before ITEM: ATOMS (truncated)")
+    for required in ("TIMESTEP", "NUMBER OF ATOMS", "BOX BOUNDS"):
+        if required not in items:
+            raise _Bad(f"missing ITEM: {required} section before ITEM: ATOMS")
+    timestep = _integer(items["TIMESTEP"][1][0], "ITEM: TIMESTEP")
+    n_atoms = _integer(items["NUMBER OF ATOMS"][1][0], "ITEM: NUMBER OF ATOMS")
+    if n_atoms < 0:
+        raise _Bad(f"ITEM: NUMBER OF ATOMS is negative ({n_atoms})")
+    if n_atoms == 0:
+        raise _Bad("frame has zero atoms (ITEM: NUMBER OF ATOMS is 0)")
+    angstrom = 1.0
+    if "UNITS" in items:
+        units = items["UNITS"][1][0]
+        if units not in _LENGTH_IN_ANGSTROM:
+            raise _Bad(f"ITEM: UNITS is {units!r}, which has no length in Å: dump with units "
+                       f"{', '.join(_LENGTH_IN_ANGSTROM)}")
+        angstrom = _LENGTH_IN_ANGSTROM[units]
+    cell, origin, pbc = _box(*items["BOX BOUNDS"])
+    columns = tuple(name.split()[1:])
+    roles, position_columns = _roles(columns)
+    return _Header(start, timestep, n_atoms, cell, origin, pbc, columns, roles, position_columns, angstrom)
+
+
+def _integer(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise _Bad(f"{what} value {text[:40]!r} is not an integer") from None
+
+
+def _box(name: str, lines: list[str]):
+    """cell (rows a, b, c), origin and pbc from ITEM: BOX BOUNDS and its three lines."""
+    words = name.split()[2:]
+    general = words[:2] == ["abc", "origin"]
+    tilts = [w for w in words if w in ("xy", "xz", "yz")]
+    flags = words[2:] if general else [w for w in words if w not in ("xy", "xz", "yz")]
+    if len(flags) != 3 or any(len(f) != 2 or set(f) - set("pfsm") for f in flags):
+        raise _Bad(f"'ITEM: {name}' needs three boundary flags such as 'pp pp ff' (each two of "
+                   "p, f, s, m)")
+    if tilts and sorted(tilts) != ["xy", "xz", "yz"]:
+        raise _Bad(f"'ITEM: {name}' must name the tilts xy xz yz")
+    width = 4 if general else 3 if tilts else 2
+    try:
+        rows = np.array([[float(v) for v in line.split()] for line in lines], dtype=float)
+    except ValueError:
+        raise _Bad(f"ITEM: BOX BOUNDS has a line that is not numbers: {lines!r}") from None
+    if rows.shape != (3, width):
+        raise _Bad(f"'ITEM: {name}' needs {width} numbers on each of its 3 lines, found {lines!r}")
+    if not np.isfinite(rows).all():
+        raise _Bad(f"ITEM: BOX BOUNDS is not finite: {lines!r}")
+    pbc = np.array([f == "pp" for f in flags])
+    if general:
+        cell, origin = rows[:, :3].copy(), rows[:, 3].copy()
+        if abs(np.linalg.det(cell)) <= 1e-12 * np.prod(np.linalg.norm(cell, axis=1)):
+            raise _Bad(f"the box vectors of ITEM: BOX BOUNDS are linearly dependent: {lines!r}")
+        return cell, origin, pbc
+    xlo, xhi = rows[0, :2]
+    ylo, yhi = rows[1, :2]
+    zlo, zhi = rows[2, :2]
+    xy = xz = yz = 0.0
+    if tilts:
+        tilt = dict(zip(tilts, rows[:, 2]))
+        xy, xz, yz = tilt["xy"], tilt["xz"], tilt["yz"]
+        xlo, xhi = xlo - min(0.0, xy, xz, xy + xz), xhi - max(0.0, xy, xz, xy + xz)
+        ylo, yhi = ylo - min(0.0, yz), yhi - max(0.0, yz)
+    for axis, lo, hi in (("x", xlo, xhi), ("y", ylo, yhi), ("z", zlo, zhi)):
+        if not hi > lo:
+            raise _Bad(f"ITEM: BOX BOUNDS gives a box of length {hi - lo:g} along {axis}: {lines!r}")
+    cell = np.array([[xhi - xlo, 0.0, 0.0], [xy, yhi - ylo, 0.0], [xz, yz, zhi - zlo]])
+    return cell, np.array([xlo, ylo, zlo]), pbc
+
+
+def _roles(columns: tuple):
+    """What the parser does with each column, and the three position columns it reads."""
+    if not columns:
+        raise _Bad("ITEM: ATOMS names no columns")
+    if len(set(columns)) != len(columns):
+        raise _Bad(f"ITEM: ATOMS names a column twice: {' '.join(columns)}")
+    for missing, fix in (("id", "atoms are sorted by id"), ("type", "elements come from types")):
+        if missing not in columns:
+            raise _Bad(f"ITEM: ATOMS has no {missing} column ({fix}): add {missing} to the dump "
+                       f"command; columns are {' '.join(columns)}")
+    for names in _POSITION_COLUMNS:
+        if all(n in columns for n in names):
+            break
+    else:
+        partial = [n for names in _POSITION_COLUMNS for n in names if n in columns]
+        found = f"only {' '.join(partial)} of them" if partial else f"columns are {' '.join(columns)}"
+        raise _Bad("ITEM: ATOMS has no position columns (x y z, xs ys zs, xu yu zu or xsu ysu zsu): "
+                   + found)
+    roles = np.full(len(columns), _SKIP, dtype=np.int64)
+    roles[columns.index("id")] = _ID
+    roles[columns.index("type")] = _TYPE
+    for axis, n in enumerate(names):
+        roles[columns.index(n)] = _X + axis
+    return roles, names
+
+
+# ---------------------------------------------------------------------------------------------
+# the atom block
+
+
+def _atoms_error(block, header: _Header, status: int, line: int, column: int, index: int) -> str:
+    where = f"atom line {line + 1} (of {header.n_atoms})"
+    if status == _TOO_FEW:
+        return (f"{where} has {column} values, ITEM: ATOMS names {len(header.columns)} "
+                f"({' '.join(header.columns)})")
+    if status == _TOO_MANY:
+        return (f"{where} has more than the {len(header.columns)} values ITEM: ATOMS names "
+                f"({' '.join(header.columns)})")
+    stop = index
+    while stop < len(block) and stop - index < 40 and block[stop] not in b" \t\r\n\v\f":
+        stop += 1
+    token = bytes(block[index:stop]).decode("latin-1")
+    kind = "an integer" if status == _BAD_INT else "a number"
+    return f"{where}: cannot read {token!r} in column {header.columns[column]} as {kind}"
+
+
+def _read_atoms(src: _Source, header: _Header, species: dict[int, int]) -> Frame:
+    n = header.n_atoms
+    block, found, why = src.lines(n, keep=True)
+    if found < n:
+        after = "before the next ITEM line" if why == _AT_ITEM else "before the end of the file (truncated)"
+        raise _Bad(f"ITEM: NUMBER OF ATOMS is {n} but only {found} atom lines follow, {after}")
+    ids = np.empty(n, dtype=np.int64)
+    types = np.empty(n, dtype=np.int64)
+    xyz = np.empty((n, 3), dtype=np.float64)
+    status, line, column, index = _parse_atoms(block, n, header.roles, ids, types, xyz)
+    if status != _OK:
+        raise _Bad(_atoms_error(block, header, status, line, column, index))
+    del block
+    if n > 1 and not (ids[1:] > ids[:-1]).all():
+        order = np.argsort(ids)
+        ids, types, xyz = ids[order], types[order], xyz[order]
+        repeated = np.flatnonzero(ids[1:] == ids[:-1])
+        if len(repeated):
+            raise _Bad(f"atom id {ids[repeated[0]]} appears more than once")
+    finite = np.isfinite(xyz).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)[0]
+        raise _Bad(f"atom id {ids[bad]} has a non-finite position: {' '.join(header.position_columns)} = "
+                   f"{' '.join(repr(float(v)) for v in xyz[bad])}")
+    numbers = _numbers(types, species)
+    cell = header.cell * header.angstrom
+    if header.position_columns[0] in _SCALED:
+        positions = xyz @ cell
+    else:
+        xyz -= header.origin
+        positions = xyz * header.angstrom if header.angstrom != 1.0 else xyz
+    return Frame(positions=positions, numbers=numbers, cell=cell, pbc=header.pbc.copy())
+
+
+def _numbers(types: np.ndarray, species: dict[int, int]) -> np.ndarray:
+    """Atomic numbers of the LAMMPS types, through species (type -> atomic number)."""
+    low, high = int(types.min()), int(types.max())
+    if high - low < 1 << 20:
+        present = np.flatnonzero(np.bincount(types - low)) + low
+    else:
+        present = np.unique(types)
+    missing = [int(t) for t in present if int(t) not in species]
+    if missing:
+        from ase.data import chemical_symbols
+
+        example = {**{t: repr(chemical_symbols[z]) for t, z in species.items()},
+                   **{t: "<symbol>" for t in missing}}
+        hint = "{" + ", ".join(f"{t}: {s}" for t, s in sorted(example.items())) + "}"
+        which = f"type {missing[0]} has" if len(missing) == 1 else f"types {', '.join(map(str, missing))} have"
+        raise _Bad(f"{which} no element: pass species={hint}")
+    if high - low < 1 << 20:
+        table = np.zeros(high - low + 1, dtype=np.int64)
+        for t in present:
+            table[t - low] = species[int(t)]
+        return table[types - low]
+    keys = np.array(sorted(species), dtype=np.int64)
+    values = np.array([species[k] for k in keys], dtype=np.int64)
+    return values[np.searchsorted(keys, types)]
+
+
+def _species_table(species, path) -> dict[int, int]:
+    """Check species once, at the boundary: LAMMPS type (int) -> atomic number."""
+    example = "e.g. species={1: 'Cu', 2: 'Ni'}"
+    if not isinstance(species, dict) or not species:
+        raise InputError(f"species must be a non-empty dict of LAMMPS type -> chemical symbol, {example}; "
+                         f"got {species!r}", path=path)
+    table = {}
+    for key, symbol in species.items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
+            raise InputError(f"species key {key!r} is not a LAMMPS type (an int), {example}", path=path)
+        number = atomic_numbers.get(symbol) if isinstance(symbol, str) else None
+        if not number:
+            raise InputError(f"species[{key!r}] = {symbol!r} is not a chemical symbol, {example}", path=path)
+        table[int(key)] = number
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# files
+
+
+class _File:
+    """open() for reading with every failure turned into an InputError naming the path."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        path = self.path
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            raise InputError("no such file", path=path) from None
+        except OSError as err:
+            raise InputError(f"cannot read: {err.strerror or err}", path=path) from None
+        if stat.S_ISDIR(mode):
+            raise InputError("is a directory, not a LAMMPS dump file", path=path)
+        if not stat.S_ISREG(mode):
+            raise InputError("is not a regular file (random access needs one)", path=path)
+        try:
+            self.f = open(path, "rb", buffering=0)
+            magic = self.f.read(2)
+        except OSError as err:
+            raise InputError(f"cannot read: {err.strerror or err}", path=path) from None
+        if magic == b"\x1f\x8b":
+            self.f.close()
+            raise InputError("is gzip-compressed: decompress it first (gunzip), frames are read by "
+                             "byte offset", path=path)
+        return self.f
+
+    def __exit__(self, kind, value, traceback):
+        self.f.close()
+        if isinstance(value, OSError):
+            raise InputError(f"cannot read: {value.strerror or value}", path=self.path) from None
+        return False
+
+
+def _frames_before(path, offset: int) -> int | None:
+    """How many frames begin before byte offset (the index of the frame there); for messages."""
+    marker = b"ITEM: TIMESTEP"
+    count, tail, position = 0, b"", 0
+    try:
+        with open(path, "rb") as f:
+            while position < offset:
+                data = f.read(min(_MAX_BLOCK, offset - position))
+                if not data:
+                    break
+                position += len(data)
+                chunk = tail + data
+                count += chunk.count(marker)
+                tail = chunk[-(len(marker) - 1):]
+    except OSError:
+        return None
+    return count
+
+
+def scan_frames(path) -> list[FrameLocation]:
+    """Find every frame of a LAMMPS text dump without parsing atom lines: one location per
+    frame, in file order. Reads each header, then skips NUMBER OF ATOMS lines by counting
+    newlines in large byte blocks, so it runs at close to disk speed on multi-GB files.
+
+    Raises InputError for a missing or unreadable file, an empty one, and any frame whose
+    header is bad or whose atom lines are fewer than its NUMBER OF ATOMS.
+    """
+    started = time.perf_counter()
+    locations = []
+    with _File(path) as f:
+        src = _Source(f, 0, _BLOCK)
+        try:
+            while (header := _read_header(src)) is not None:
+                _, found, why = src.lines(header.n_atoms, keep=False)
+                if found < header.n_atoms:
+                    after = ("before the next ITEM line" if why == _AT_ITEM
+                             else "before the end of the file (truncated)")
+                    raise _Bad(f"ITEM: NUMBER OF ATOMS is {header.n_atoms} but only {found} atom lines "
+                               f"follow, {after}")
+                locations.append(FrameLocation(offset=header.offset, n_atoms=header.n_atoms,
+                                               timestep=header.timestep, index=len(locations),
+                                               size=src.tell() - header.offset))
+        except _Bad as err:
+            raise InputError(str(err), path=path, frame=len(locations)) from None
+    if not locations:
+        raise InputError("no frames: the file is empty (a LAMMPS text dump starts with ITEM: TIMESTEP)",
+                         path=path)
+    log.debug("%s: %d frames scanned in %.3f s", path, len(locations), time.perf_counter() - started)
+    return locations
+
+
+def read_frame(path, location: "FrameLocation | int", species: dict[int, str]) -> Frame:
+    """Read one frame: at a FrameLocation from scan_frames, or at a byte offset (that of its
+    first ITEM line). species maps LAMMPS types to chemical symbols, e.g. {1: 'Cu', 2: 'Ni'}.
+
+    Positions are Cartesian Å relative to the box origin, atoms sorted by id (see the module
+    docstring). Raises InputError naming the file and the frame index.
+    """
+    table = _species_table(species, path)
+    if isinstance(location, FrameLocation):
+        offset, first_read, index = location.offset, location.size, location.index
+    else:
+        offset, first_read, index = operator.index(location), _BLOCK, None
+        if offset < 0:
+            raise InputError(f"byte offset {offset} is negative: use an offset from scan_frames", path=path)
+    with _File(path) as f:
+        try:
+            src = _Source(f, offset, first_read)
+            header = _read_header(src, offset=offset)
+            if header is None:
+                raise _Bad(f"no frame at byte offset {offset}: the file ends before it")
+            if isinstance(location, FrameLocation) and (header.n_atoms, header.timestep) != (
+                    location.n_atoms, location.timestep):
+                raise _Bad(f"the frame at byte {offset} has {header.n_atoms} atoms at timestep "
+                           f"{header.timestep}, its location {location.n_atoms} at timestep "
+                           f"{location.timestep}: the file changed since scan_frames")
+            return _read_atoms(src, header, table)
+        except _Bad as err:
+            if index is None:
+                index = _frames_before(path, offset)
+            raise InputError(str(err), path=path, frame=index) from None
+
+
+def iter_frames(path, species: dict[int, str]):
+    """Yield every frame of the file in order, reading it once, front to back (no scan first).
+    Same conventions and errors as read_frame."""
+    table = _species_table(species, path)
+    index = 0
+    with _File(path) as f:
+        src = _Source(f, 0, _BLOCK)
+        while True:
+            try:
+                header = _read_header(src)
+                if header is None:
+                    break
+                frame = _read_atoms(src, header, table)
+            except _Bad as err:
+                raise InputError(str(err), path=path, frame=index) from None
+            yield frame
+            index += 1
+    if index == 0:
+        raise InputError("no frames: the file is empty (a LAMMPS text dump starts with ITEM: TIMESTEP)",
+                         path=path)
