@@ -92,8 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     descriptors.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     descriptors.add_argument("-o", "--output", type=Path, required=True, metavar="STORE")
     descriptors.add_argument("--chunk-rows", type=_positive_int, default=None, help="environments per zarr chunk")
+    descriptors.add_argument("--region-rows", type=_positive_int, default=None,
+                             help="environments per ingest task (default: 65536)")
     descriptors.add_argument("--split-atoms", type=_positive_int, default=None,
                              help="split frames larger than this into slab domains of about this size")
+    descriptors.add_argument("--skip-bad", action="store_true",
+                             help="leave out frames that cannot be read or are invalid (each is reported and recorded)")
     descriptors.set_defaults(handler=_descriptors)
 
     inspect = commands.add_parser("inspect", help="describe a descriptor store",
@@ -121,14 +125,14 @@ def _store_params(args):
 
 def _descriptors(args) -> int:
     from .cluster import local_client
-    from .ingest import DEFAULT_CHUNK_ROWS, DEFAULT_SPLIT_ATOMS, IngestRequest, ingest
+    from .ingest import DEFAULT_CHUNK_ROWS, DEFAULT_REGION_ROWS, DEFAULT_SPLIT_ATOMS, IngestRequest, ingest
     from .readers import FrameSelection
 
     request = IngestRequest(
         paths=tuple(args.inputs), params=_store_params(args), fmt=args.fmt,
         frames=FrameSelection.parse(args.frames), species=args.species,
-        chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS,
-        split_atoms=args.split_atoms or DEFAULT_SPLIT_ATOMS,
+        chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS, region_rows=args.region_rows or DEFAULT_REGION_ROWS,
+        split_atoms=args.split_atoms or DEFAULT_SPLIT_ATOMS, skip_bad=args.skip_bad,
     )
     with local_client(args.workers, args.scheduler) as client:
         store = ingest(request, args.output, client)

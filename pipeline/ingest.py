@@ -15,6 +15,7 @@ import numpy as np
 from distributed import Client, Lock, as_completed
 
 from quests_core import compute_descriptors
+from quests_core.validation import as_cell_and_pbc, as_positions
 from quests_core.domains import SlabLayers, domain_descriptors, halo_layers, slab_layers
 
 from . import readers
@@ -39,6 +40,7 @@ class IngestRequest:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     region_rows: int = DEFAULT_REGION_ROWS
     split_atoms: int = DEFAULT_SPLIT_ATOMS
+    skip_bad: bool = False  # leave out (and record) frames that cannot be read or are invalid
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ def _open_or_create(path: Path, request: IngestRequest) -> DescriptorStore:
 
 
 def _plan(store: DescriptorStore, request: IngestRequest) -> None:
+    store.begin_plan()
     known = {(s["sha256"], s["frames"], s["format"], tuple(sorted(s["species"].items()))) for s in store.sources}
     for path in request.paths:
         path = Path(path)
@@ -87,17 +90,54 @@ def _plan(store: DescriptorStore, request: IngestRequest) -> None:
             log.info("%s: already in %s with the same frames; not added again", path, store.path)
             continue
         refs = readers.scan(path, fmt, request.frames)
+        if request.skip_bad:
+            refs, skipped = _drop_bad_frames(path, fmt, refs, request.species)
+            for entry in skipped:
+                log.warning("skipped %s, frame %d: %s", path, entry["frame"], entry["reason"])
+            store.record_skipped(skipped)
+            if not refs:
+                raise InputError("every selected frame is bad", path=path)
         for ref in refs:
             if ref.n_atoms == 0:
                 raise InputError("frame has no atoms", path=path, frame=ref.index)
-        source = store.add_source(record)
+        source = len(store.sources)
         first_frame, _ = store.add_frames(source, [r.index for r in refs], [r.n_atoms for r in refs],
                                           [r.offset for r in refs])
         starts = store.array("frame_start")[first_frame:]
         store.add_regions(_batch_regions(first_frame, starts, [r.n_atoms for r in refs], request.region_rows,
                                          request.split_atoms))
+        store.commit_plan([record])
         known.add(key)
         log.info("%s: %d frames, %d environments planned", path, len(refs), sum(r.n_atoms for r in refs))
+
+
+def _drop_bad_frames(path: Path, fmt: str, refs: list[readers.FrameRef], species) -> tuple[list, list[dict]]:
+    """Read every selected frame once and keep the valid ones; the others, with reasons."""
+    good, skipped = [], []
+    remaining = list(refs)
+    while remaining:
+        try:
+            for ref, frame in readers.read(path, fmt, remaining, species):
+                remaining = remaining[1:]
+                try:
+                    _check_frame(frame, FrameTask(-1, str(path), fmt, species, ref, -1))
+                    as_positions(frame.positions)
+                    as_cell_and_pbc(frame.cell, frame.pbc)
+                    good.append(ref)
+                except (InputError, ValueError) as error:
+                    skipped.append({"path": str(path.resolve()), "frame": ref.index, "reason": _reason(error)})
+        except InputError as error:
+            # the reader failed on the next frame; a file read as a stream ends there
+            failed, remaining = remaining[0], remaining[1:]
+            skipped.append({"path": str(path.resolve()), "frame": failed.index, "reason": _reason(error)})
+            if fmt != readers.LAMMPS_DUMP:
+                skipped += [{"path": str(path.resolve()), "frame": ref.index, "reason": "after an unreadable frame"} for ref in remaining]
+                remaining = []
+    return good, skipped
+
+
+def _reason(error: Exception) -> str:
+    return str(error).split("frame ", 1)[-1].split(": ", 1)[-1] if isinstance(error, InputError) else str(error)
 
 
 def _batch_regions(first_frame: int, starts, n_atoms, region_rows: int, split_atoms: int) -> list[Region]:
@@ -137,6 +177,7 @@ def _plan_domains(store: DescriptorStore, split_atoms: int) -> None:
             new.append(Region(-1, DOMAIN, int(layer_start[first]), int(layer_start[last]), frame, frame + 1, first, last))
     if new:
         store.add_regions(new)
+        store.commit_plan()
 
 
 def _group_layers(layer_sizes, target_atoms: int) -> list[tuple[int, int]]:

@@ -150,6 +150,7 @@ class DescriptorStore:
             "sources": [],
             "skipped_frames": [],
             "split_frames": {},
+            "plan": {"n_environments": 0, "n_frames": 0, "n_regions": 0},
         })
         return cls(path, group)
 
@@ -218,11 +219,24 @@ class DescriptorStore:
         return [region for region in self.regions() if not done[region.index]]
 
     # ---- planning (client only) ----------------------------------------------------
-    def add_source(self, source: dict) -> int:
-        sources = self.sources
-        sources.append(source)
-        self.group.attrs.update({"sources": sources, "complete": False})
-        return len(sources) - 1
+    # Planning grows the arrays first and then commits the new sizes together with the new
+    # sources in one attribute write; whatever a killed planning left past the committed
+    # sizes is cut off the next time the store is opened for writing.
+    def begin_plan(self) -> None:
+        self.group.attrs.update({"complete": False})
+        plan = self.group.attrs["plan"]
+        for name in ("descriptors", *_ENVIRONMENT_ARRAYS):
+            _grow(self.group[name], plan["n_environments"])
+        for name in _FRAME_ARRAYS:
+            _grow(self.group[name], plan["n_frames"])
+        for name in _REGION_ARRAYS:
+            _grow(self.group[name], plan["n_regions"])
+
+    def commit_plan(self, new_sources: list[dict] = ()) -> None:
+        self.group.attrs.update({
+            "sources": self.sources + list(new_sources),
+            "plan": {"n_environments": self.n_environments, "n_frames": self.n_frames, "n_regions": self.n_regions},
+        })
 
     def add_frames(self, source: int, indices, n_atoms, offsets) -> tuple[int, int]:
         """Append frames of one source; returns the new frames' [first, last) frame ids."""
