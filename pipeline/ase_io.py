@@ -10,12 +10,16 @@ from .frames import Frame
 
 
 def guess_format(path: Path) -> str:
-    from ase.io.formats import filetype
+    from ase.io.formats import filetype, ioformats
 
     try:
-        return filetype(str(path), read=True)
+        fmt = filetype(str(path), read=True)
     except Exception as error:  # ASE raises several types for unknown content
         raise InputError(f"cannot tell the file format ({error}); pass --format", path=path) from None
+    if fmt not in ioformats or not ioformats[fmt].can_read:
+        raise InputError(f"cannot tell the file format (looks like {fmt!r}, which cannot be read); pass --format",
+                         path=path)
+    return fmt
 
 
 def check_format(fmt: str) -> None:

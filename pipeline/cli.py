@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     descriptors.add_argument("-o", "--output", type=Path, required=True, metavar="STORE")
     descriptors.add_argument("--chunk-rows", type=_positive_int, default=None, help="environments per zarr chunk")
     descriptors.add_argument("--region-rows", type=_positive_int, default=None,
-                             help="environments per ingest task (default: 65536)")
+                             help="environments per ingest task")
     descriptors.add_argument("--split-atoms", type=_positive_int, default=None,
                              help="split frames larger than this into slab domains of about this size")
     descriptors.add_argument("--skip-bad", action="store_true",

@@ -21,6 +21,7 @@ Everything per frame or per region is written by the one client that runs the in
 
 import contextlib
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -127,10 +128,14 @@ class DescriptorStore:
     # ---- opening -------------------------------------------------------------------
     @classmethod
     def create(cls, path, params: StoreParams, chunk_rows: int) -> "DescriptorStore":
+        """An empty store, built beside its path and renamed into place, so a store that
+        exists always has its layout and attributes."""
         path = Path(path)
         if path.exists():
             raise InputError(f"{path} already exists", path=None)
-        group = zarr.open_group(str(path), mode="w")
+        building = path.with_name(path.name + ".creating")
+        shutil.rmtree(building, ignore_errors=True)
+        group = zarr.open_group(str(building), mode="w")
         group.create_array("descriptors", shape=(0, params.width), chunks=(chunk_rows, params.width),
                            dtype=params.dtype, fill_value=np.nan, dimension_names=("environment", "feature"))
         for name, (dtype, trailing, dims) in _ENVIRONMENT_ARRAYS.items():
@@ -152,7 +157,8 @@ class DescriptorStore:
             "split_frames": {},
             "plan": {"n_environments": 0, "n_frames": 0, "n_regions": 0},
         })
-        return cls(path, group)
+        os.rename(building, path)
+        return cls(path, zarr.open_group(str(path), mode="r+"))
 
     @classmethod
     def open(cls, path, mode: str = "r", allow_incomplete: bool = False) -> "DescriptorStore":

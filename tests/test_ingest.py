@@ -1,0 +1,242 @@
+"""Ingest into zarr stores on a real LocalCluster (processes): equality with in-memory
+descriptors, chunk and worker invariance, domain splitting, append, refusal, resume after
+SIGKILL, and bad inputs."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from ase.build import bulk
+from ase.io import read, write
+from distributed import Client, LocalCluster
+
+from pipeline.cli import main
+from pipeline.errors import InputError
+from pipeline.ingest import IngestRequest, ingest
+from pipeline.readers import FrameSelection
+from pipeline.store import DescriptorStore, StoreParams
+from quests_core import compute_descriptors
+
+PARAMS = StoreParams(k=32, cutoff=5.0, dtype="float64")
+
+
+def perturbed(size, seed, a=3.61, sigma=0.08, pbc=True):
+    atoms = bulk("Cu", "fcc", a=a, cubic=True) * size
+    atoms.positions += np.random.default_rng(seed).normal(0, sigma, atoms.positions.shape)
+    atoms.pbc = pbc
+    return atoms
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inputs")
+    md = [perturbed((3, 3, 3), seed) for seed in range(12)]
+    write(root / "md.extxyz", md)
+    slabs = [perturbed((3, 3, 4), 100 + seed, pbc=(True, True, False)) for seed in range(3)]
+    write(root / "slab.extxyz", slabs)
+    write(root / "big.extxyz", perturbed((8, 7, 6), 200))
+    write(root / "cluster.extxyz", perturbed((7, 6, 6), 300, pbc=False))
+    return root
+
+
+@pytest.fixture(scope="module")
+def clients():
+    clusters = {n: LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+                for n in (1, 2)}
+    handles = {n: Client(cluster) for n, cluster in clusters.items()}
+    yield handles
+    for n in handles:
+        handles[n].close()
+        clusters[n].close()
+
+
+def expected(path):
+    frames = read(path, index=":")
+    return np.concatenate([compute_descriptors(f.positions, f.cell.array, f.pbc) for f in frames])
+
+
+def stored(store):
+    """Descriptors back in (frame, atom) order, whatever order the store holds them in."""
+    order = np.lexsort((store.array("env_atom"), store.array("env_frame")))
+    return store.read_descriptors()[order]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("chunk_rows", [7, 1000, 10**6])
+def test_store_equals_in_memory_descriptors(data, clients, tmp_path, workers, chunk_rows):
+    request = IngestRequest(paths=(data / "md.extxyz", data / "slab.extxyz"), params=PARAMS,
+                            chunk_rows=chunk_rows, region_rows=500)
+    store = ingest(request, tmp_path / "s.zarr", clients[workers])
+    reference = np.concatenate([expected(data / "md.extxyz"), expected(data / "slab.extxyz")])
+    assert store.complete and store.n_environments == len(reference)
+    np.testing.assert_array_equal(store.read_descriptors(), reference)
+    assert store.n_frames == 15
+    np.testing.assert_array_equal(store.array("frame_n_atoms"), [108] * 12 + [144] * 3)
+    np.testing.assert_array_equal(store.array("frame_pbc")[-1], [True, True, False])
+    np.testing.assert_array_equal(store.array("env_number"), 29)
+
+
+@pytest.mark.parametrize("name", ["big.extxyz", "cluster.extxyz"])
+def test_split_frames_equal_unsplit(data, clients, tmp_path, name):
+    request = IngestRequest(paths=(data / name,), params=PARAMS, chunk_rows=97, split_atoms=400)
+    store = ingest(request, tmp_path / "s.zarr", clients[2])
+    n_domains = sum(region.kind == 2 for region in store.regions())
+    assert n_domains >= 2
+    np.testing.assert_array_equal(stored(store), expected(data / name))
+    positions = read(data / name).positions
+    np.testing.assert_array_equal(store.array("env_position"), positions[store.array("env_atom")])
+
+
+def test_frame_selection_and_float32(data, clients, tmp_path):
+    request = IngestRequest(paths=(data / "md.extxyz",), params=StoreParams(32, 5.0, "float32"),
+                            frames=FrameSelection.parse("2:9:3"))
+    store = ingest(request, tmp_path / "s.zarr", clients[2])
+    frames = read(data / "md.extxyz", index="2:9:3")
+    reference = np.concatenate([compute_descriptors(f.positions, f.cell.array, f.pbc) for f in frames])
+    assert store.descriptors.dtype == np.float32
+    np.testing.assert_array_equal(store.read_descriptors(), reference.astype(np.float32))
+    np.testing.assert_array_equal(store.array("frame_index"), [2, 5, 8])
+
+
+def test_append_then_same_source_not_added_twice(data, clients, tmp_path):
+    path = tmp_path / "s.zarr"
+    ingest(IngestRequest(paths=(data / "md.extxyz",), params=PARAMS, chunk_rows=100), path, clients[2])
+    store = ingest(IngestRequest(paths=(data / "slab.extxyz", data / "md.extxyz"), params=PARAMS, chunk_rows=100),
+                   path, clients[2])
+    reference = np.concatenate([expected(data / "md.extxyz"), expected(data / "slab.extxyz")])
+    np.testing.assert_array_equal(store.read_descriptors(), reference)
+    assert [Path(s["path"]).name for s in store.sources] == ["md.extxyz", "slab.extxyz"]
+
+
+def test_parameter_mismatch_is_refused_and_nothing_written(data, clients, tmp_path):
+    path = tmp_path / "s.zarr"
+    ingest(IngestRequest(paths=(data / "md.extxyz",), params=PARAMS), path, clients[2])
+    before = {p: p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    for other in (StoreParams(12, 5.0, "float64"), StoreParams(32, 4.0, "float64"), StoreParams(32, 5.0, "float32"),
+                  StoreParams(32, 5.0, "float64", (29,))):
+        with pytest.raises(InputError, match="store was made with .* this run asks for"):
+            ingest(IngestRequest(paths=(data / "slab.extxyz",), params=other), path, clients[2])
+    after = {p: p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_incomplete_store_is_refused_by_readers(data, tmp_path):
+    path = tmp_path / "s.zarr"
+    store = DescriptorStore.create(path, PARAMS, 100)
+    store.begin_plan()
+    store.add_frames(0, [0], [10], [-1])
+    store.commit_plan([{"path": "x"}])
+    with pytest.raises(InputError, match="store is incomplete"):
+        DescriptorStore.open(path)
+    assert DescriptorStore.open(path, allow_incomplete=True).n_environments == 10
+
+
+def _store_arrays(path):
+    group = zarr.open_group(str(path), mode="r")
+    return {name: group[name][:] for name in group.array_keys()}
+
+
+@pytest.mark.parametrize("kill_after_regions", [0, 3])
+def test_sigkilled_ingest_resumes_to_identical_store(data, tmp_path, kill_after_regions):
+    command = [sys.executable, "-m", "pipeline.cli", "descriptors", str(data / "md.extxyz"), str(data / "big.extxyz"),
+               "--workers", "2", "--chunk-rows", "50", "--region-rows", "200", "--split-atoms", "500"]
+    reference, resumed = tmp_path / "reference.zarr", tmp_path / "resumed.zarr"
+    subprocess.run(command + ["-o", str(reference)], check=True, capture_output=True)
+
+    process = subprocess.Popen(command + ["-o", str(resumed)], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if kill_after_regions == 0 and (resumed / "zarr.json").exists():
+            break
+        try:
+            done = zarr.open_group(str(resumed), mode="r")["region_done"][:]
+            if done.sum() >= kill_after_regions and not done.all():
+                break
+        except Exception:
+            pass
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    if kill_after_regions:
+        assert not zarr.open_group(str(resumed), mode="r").attrs["complete"]
+
+    subprocess.run(command + ["-o", str(resumed)], check=True, capture_output=True)
+    assert zarr.open_group(str(resumed), mode="r").attrs["complete"]
+    want, got = _store_arrays(reference), _store_arrays(resumed)
+    assert want.keys() == got.keys()
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def _run_cli(clients, *args):
+    return main(["descriptors", *map(str, args), "--scheduler", clients[2].scheduler.address])
+
+
+def test_bad_inputs_exit_2_with_file_and_frame(data, clients, tmp_path, capsys):
+    good = read(data / "md.extxyz", index=":")
+    cases = []
+
+    nan = [atoms.copy() for atoms in good[:3]]
+    nan[1].positions[4, 0] = np.nan
+    write(tmp_path / "nan.extxyz", nan)
+    cases.append(("nan.extxyz", r"nan\.extxyz, frame 1: positions contain NaN or inf"))
+
+    zero_cell = [atoms.copy() for atoms in good[:2]]
+    zero_cell[1].cell[2] = 0.0
+    write(tmp_path / "zero_cell.extxyz", zero_cell)
+    cases.append(("zero_cell.extxyz", r"zero_cell\.extxyz, frame 1: .*cell vector 2 has zero length on a periodic axis"))
+
+    (tmp_path / "empty_frame.extxyz").write_text((data / "md.extxyz").read_text() + '0\nLattice="3 0 0 0 3 0 0 0 3" pbc="T T T"\n')
+    cases.append(("empty_frame.extxyz", r"empty_frame\.extxyz, frame 12: frame has no atoms"))
+
+    text = (data / "md.extxyz").read_text().splitlines(keepends=True)
+    (tmp_path / "truncated.extxyz").write_text("".join(text[: 110 * 2 + 50]))
+    cases.append(("truncated.extxyz", r"truncated\.extxyz, frame 2: cannot read"))
+
+    (tmp_path / "mystery.bin").write_bytes(b"\x00\x01garbage\xff" * 10)
+    cases.append(("mystery.bin", r"mystery\.bin: cannot tell the file format"))
+    cases.append(("missing.extxyz", r"missing\.extxyz: no such file"))
+
+    for name, message in cases:
+        output = tmp_path / f"{name}.zarr"
+        assert _run_cli(clients, tmp_path / name if name != "missing.extxyz" else tmp_path / name, "-o", output) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        errors = [line for line in lines if line.startswith("quests-pipeline: error: ")]
+        assert len(errors) == 1 and lines[-1] == errors[0], lines
+        assert re.search(message, errors[0]), errors[0]
+        if (output / "zarr.json").exists():
+            assert not zarr.open_group(str(output), mode="r").attrs["complete"]
+
+    assert _run_cli(clients, data / "md.extxyz", "--format", "no-such-format", "-o", tmp_path / "f.zarr") == 2
+    assert "unknown format 'no-such-format'" in capsys.readouterr().err
+
+
+def test_skip_bad_reports_and_records(data, clients, tmp_path, caplog):
+    frames = read(data / "md.extxyz", index=":4")
+    frames[2].positions[0, 1] = np.inf
+    write(tmp_path / "some_bad.extxyz", frames)
+    assert _run_cli(clients, tmp_path / "some_bad.extxyz", "-o", tmp_path / "s.zarr", "--skip-bad") == 0
+    store = DescriptorStore.open(tmp_path / "s.zarr")
+    assert store.n_frames == 3
+    np.testing.assert_array_equal(store.array("frame_index"), [0, 1, 3])
+    assert store.skipped_frames == [{"path": str((tmp_path / "some_bad.extxyz").resolve()), "frame": 2,
+                                     "reason": "positions contain NaN or inf (atom 0)"}]
+    assert "skipped" in caplog.text and "frame 2" in caplog.text
+
+
+def test_inspect_prints_everything(data, clients, tmp_path, capsys):
+    assert _run_cli(clients, data / "md.extxyz", "-o", tmp_path / "s.zarr") == 0
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "s.zarr")]) == 0
+    text = capsys.readouterr().out
+    for expected_text in ("environments 1296", "frames       12", "k=32 cutoff=5.0 dtype=float64", "md.extxyz",
+                          "complete     True (1/1 regions written)"):
+        assert expected_text in text
