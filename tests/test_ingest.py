@@ -240,3 +240,20 @@ def test_inspect_prints_everything(data, clients, tmp_path, capsys):
     for expected_text in ("environments 1296", "frames       12", "k=32 cutoff=5.0 dtype=float64", "md.extxyz",
                           "complete     True (1/1 regions written)"):
         assert expected_text in text
+
+
+def test_store_readable_by_plain_zarr_and_xarray(data, clients, tmp_path):
+    import xarray
+
+    store = ingest(IngestRequest(paths=(data / "md.extxyz",), params=PARAMS, chunk_rows=100), tmp_path / "s.zarr",
+                   clients[2])
+    group = zarr.open_group(str(tmp_path / "s.zarr"), mode="r")
+    assert group.attrs["format"] == "quests-store/1" and group.attrs["complete"]
+    assert group.attrs["descriptor"] == {"k": 32, "cutoff": 5.0, "dtype": "float64", "species": None}
+    assert {"quests-pipeline", "numpy", "numba", "zarr", "ase"} <= set(group.attrs["versions"])
+    source = group.attrs["sources"][0]
+    assert source["size"] == (data / "md.extxyz").stat().st_size and len(source["sha256"]) == 64
+    dataset = xarray.open_zarr(str(tmp_path / "s.zarr"), consolidated=False)
+    assert dataset["descriptors"].dims == ("environment", "feature")
+    assert dataset["frame_cell"].dims == ("frame", "vector", "xyz")
+    np.testing.assert_array_equal(dataset["descriptors"].values, store.read_descriptors())
