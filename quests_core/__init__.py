@@ -22,6 +22,7 @@ from .estimators import (
     delta_entropy,
     diversity,
     entropy,
+    grouped_delta_entropy_partials,
     novelty,
     overlap,
 )
@@ -32,6 +33,6 @@ __all__ = [
     "ApproxLogKernelSum", "ApproxParams", "DeltaEntropyBracket", "DeltaEntropyPartial", "DescriptorParams",
     "EntropyPartial", "KernelParams", "ReferenceIndex", "approx_delta_entropy", "approx_log_kernel_sum",
     "build_index", "compute_descriptors", "delta_entropy", "delta_entropy_bracket", "descriptor_width",
-    "diversity", "entropy", "get_descriptors", "get_descriptors_multicomponent", "kernel_sum",
+    "diversity", "entropy", "get_descriptors", "get_descriptors_multicomponent", "grouped_delta_entropy_partials", "kernel_sum",
     "log_kernel_sum", "novelty", "overlap",
 ]

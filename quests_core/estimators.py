@@ -116,3 +116,14 @@ def overlap(y, x, h=KernelParams.bandwidth, eps: float = KernelParams.overlap_ep
     """Fraction of y with dH(y|X) < eps: environments the reference covers."""
     dh = delta_entropy(y, x, h, block_size=block_size)
     return _per_bandwidth(DeltaEntropyPartial.from_dh(dh, overlap_eps=eps).overlap, h)
+
+
+def grouped_delta_entropy_partials(dh, groups, overlap_eps: float = KernelParams.overlap_eps) -> dict[int, DeltaEntropyPartial]:
+    """One DeltaEntropyPartial per group label (e.g. per frame) of the rows of dh."""
+    dh = np.asarray(dh, dtype=np.float64).reshape(len(dh), -1)
+    groups = np.asarray(groups)
+    order = np.argsort(groups, kind="stable")
+    labels, starts = np.unique(groups[order], return_index=True)
+    bounds = np.append(starts, len(groups))
+    return {int(label): DeltaEntropyPartial.from_dh(dh[order[bounds[i]:bounds[i + 1]]], overlap_eps)
+            for i, label in enumerate(labels)}

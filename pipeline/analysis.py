@@ -1,0 +1,169 @@
+"""Distributed kernel sums and the reducer: H, D and per-atom dH from descriptor stores.
+
+Exact path: the query rows are cut into blocks aligned with the store's chunks; each query
+block x reference block tile is one Dask task (quests_core.log_kernel_sum on the two blocks,
+memory bounded by the block sizes); the tiles of a query block are merged by a tree of
+log-add-exp tasks; a last task per query block writes its per-environment dH to the query
+store's results group and returns associative partial statistics (quests_core
+EntropyPartial / DeltaEntropyPartial, overall and per frame), which the client adds up.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from distributed import Client, as_completed
+
+from quests_core import DeltaEntropyPartial, EntropyPartial, KernelParams, grouped_delta_entropy_partials, log_kernel_sum
+
+from .progress import Progress
+from .store import DescriptorStore
+
+log = logging.getLogger("quests_pipeline")
+
+DEFAULT_BLOCK_ROWS = 16384
+MERGE_FAN_IN = 8
+DH_QUANTILES = (0.5, 0.9, 0.99)
+
+
+@dataclass(frozen=True)
+class Block:
+    path: str
+    start: int
+    stop: int
+
+
+def _blocks(store: DescriptorStore, block_rows: int) -> list[Block]:
+    """Row blocks of a store, aligned with its chunks so no two blocks share one."""
+    rows = max(block_rows // store.chunk_rows, 1) * store.chunk_rows
+    return [Block(str(store.path), start, min(start + rows, store.n_environments))
+            for start in range(0, store.n_environments, rows)]
+
+
+def _tile(query: Block, reference: Block, bandwidths: np.ndarray) -> np.ndarray:
+    y = DescriptorStore.open(query.path).read_descriptors(query.start, query.stop)
+    x = DescriptorStore.open(reference.path).read_descriptors(reference.start, reference.stop)
+    return log_kernel_sum(y, x, bandwidths)
+
+
+def _merge(*parts: np.ndarray) -> np.ndarray:
+    return np.logaddexp.reduce(np.stack(parts), axis=0)
+
+
+def _finish(query: Block, log_p: np.ndarray, results: str, overlap_eps: float):
+    """Write dH = -log p of a query block; return its partial statistics."""
+    store = DescriptorStore.open(query.path, mode="r+")
+    dh = -log_p
+    store.group[f"results/{results}/dh"][query.start:query.stop] = dh
+    frames = store.group["env_frame"][query.start:query.stop]
+    return (EntropyPartial.from_log_p(log_p), DeltaEntropyPartial.from_dh(dh, overlap_eps),
+            grouped_delta_entropy_partials(dh, frames, overlap_eps))
+
+
+def exact_kernel_sums(client: Client, query: DescriptorStore, references: list[DescriptorStore], bandwidths,
+                      results: str, *, block_rows: int = DEFAULT_BLOCK_ROWS, overlap_eps: float = KernelParams.overlap_eps):
+    """log p(y|X) of every query environment against the union of the reference stores,
+    written as dh to the query store's results group; returns the summed partials."""
+    bandwidths = np.atleast_1d(np.asarray(bandwidths, dtype=np.float64))
+    query_blocks = _blocks(query, block_rows)
+    reference_blocks = [block for reference in references for block in _blocks(reference, block_rows)]
+    finals = {}
+    for q in query_blocks:
+        parts = [client.submit(_tile, q, r, bandwidths, pure=False) for r in reference_blocks]
+        while len(parts) > 1:
+            parts = [client.submit(_merge, *parts[i:i + MERGE_FAN_IN], pure=False) if len(parts[i:i + MERGE_FAN_IN]) > 1
+                     else parts[i] for i in range(0, len(parts), MERGE_FAN_IN)]
+        finals[client.submit(_finish, q, parts[0], results, overlap_eps, pure=False)] = q
+    progress = Progress("kernel sums", query.n_environments, "environments")
+    totals = None
+    for future in as_completed(finals):
+        entropy_part, dh_part, per_frame = future.result()
+        if totals is None:
+            totals = [entropy_part, dh_part, dict(per_frame)]
+        else:
+            totals[0] = totals[0] + entropy_part
+            totals[1] = totals[1] + dh_part
+            for frame, part in per_frame.items():
+                totals[2][frame] = totals[2][frame] + part if frame in totals[2] else part
+        block = finals[future]
+        progress.advance(block.stop - block.start)
+    return totals
+
+
+def prepare_results(query: DescriptorStore, name: str, n_bandwidths: int, attrs: dict) -> None:
+    """(Re)create the results group `name` in the query store, marked incomplete."""
+    group = query.group.require_group("results")
+    if name in group:
+        del group[name]
+    results = group.create_group(name)
+    results.create_array("dh", shape=(query.n_environments, n_bandwidths), chunks=(query.chunk_rows, n_bandwidths),
+                         dtype="float64", fill_value=np.nan, dimension_names=("environment", "bandwidth"))
+    results.attrs.update({**attrs, "complete": False})
+
+
+def _listed(values: np.ndarray, scalar: bool):
+    values = np.asarray(values, dtype=np.float64)
+    return float(values[0]) if scalar else values.tolist()
+
+
+def entropy_summary(client: Client, store: DescriptorStore, bandwidth, *, results: str = "entropy",
+                    block_rows: int = DEFAULT_BLOCK_ROWS) -> dict:
+    """H and D of one store (reference = query, self terms included)."""
+    bandwidths = np.atleast_1d(np.asarray(bandwidth, dtype=np.float64))
+    scalar = np.ndim(bandwidth) == 0
+    started = time.perf_counter()
+    prepare_results(store, results, len(bandwidths), {"kind": "entropy", "bandwidth": bandwidths.tolist(), "method": "exact",
+                                                      "references": [str(store.path)]})
+    entropy_part, _, _ = exact_kernel_sums(client, store, [store], bandwidths, results, block_rows=block_rows)
+    store.group[f"results/{results}"].attrs.update({"complete": True})
+    params = store.params
+    return {
+        "kind": "entropy",
+        "entropy": _listed(entropy_part.entropy, scalar),
+        "diversity": _listed(entropy_part.diversity, scalar),
+        "n_environments": entropy_part.n_environments,
+        "bandwidth": _listed(bandwidths, scalar),
+        "method": "exact",
+        "k": params.k,
+        "cutoff": params.cutoff,
+        "store": str(store.path),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def dh_summary(client: Client, query: DescriptorStore, references: list[DescriptorStore], bandwidth, *,
+               results: str = "dh", overlap_eps: float = KernelParams.overlap_eps,
+               block_rows: int = DEFAULT_BLOCK_ROWS) -> dict:
+    """dH of every query environment against the references merged: statistics, novelty,
+    overlap and per-frame aggregates."""
+    bandwidths = np.atleast_1d(np.asarray(bandwidth, dtype=np.float64))
+    scalar = np.ndim(bandwidth) == 0
+    started = time.perf_counter()
+    prepare_results(query, results, len(bandwidths), {"kind": "dh", "bandwidth": bandwidths.tolist(), "method": "exact",
+                                                      "references": [str(r.path) for r in references]})
+    _, dh_part, per_frame = exact_kernel_sums(client, query, references, bandwidths, results, block_rows=block_rows,
+                                             overlap_eps=overlap_eps)
+    query.group[f"results/{results}"].attrs.update({"complete": True})
+    dh = query.group[f"results/{results}/dh"][:]
+    quantiles = np.quantile(dh, DH_QUANTILES, axis=0)
+    params = query.params
+    return {
+        "kind": "dh",
+        "dh_mean": _listed(dh_part.dh_mean, scalar),
+        "dh_max": _listed(dh_part.max_dh, scalar),
+        "dh_quantiles": {f"{q:g}": _listed(row, scalar) for q, row in zip(DH_QUANTILES, quantiles)},
+        "novelty": _listed(dh_part.novelty, scalar),
+        "overlap": _listed(dh_part.overlap, scalar),
+        "overlap_eps": overlap_eps,
+        "n_environments": dh_part.n_environments,
+        "bandwidth": _listed(bandwidths, scalar),
+        "method": "exact",
+        "k": params.k,
+        "cutoff": params.cutoff,
+        "store": str(query.path),
+        "references": [str(r.path) for r in references],
+        "frames": [{"frame": frame, "dh_mean": _listed(part.dh_mean, scalar), "dh_max": _listed(part.max_dh, scalar),
+                    "novelty": _listed(part.novelty, scalar)} for frame, part in sorted(per_frame.items())],
+        "seconds": round(time.perf_counter() - started, 3),
+    }
