@@ -15,7 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 from distributed import Client, as_completed
 
-from quests_core import DeltaEntropyPartial, EntropyPartial, KernelParams, grouped_delta_entropy_partials, log_kernel_sum
+from quests_core import (
+    ApproxParams,
+    DeltaEntropyPartial,
+    EntropyPartial,
+    KernelParams,
+    build_index,
+    delta_entropy_bracket,
+    grouped_delta_entropy_partials,
+    log_kernel_sum,
+)
 
 from .progress import Progress
 from .store import DescriptorStore
@@ -75,7 +84,12 @@ def exact_kernel_sums(client: Client, query: DescriptorStore, references: list[D
             parts = [client.submit(_merge, *parts[i:i + MERGE_FAN_IN], pure=False) if len(parts[i:i + MERGE_FAN_IN]) > 1
                      else parts[i] for i in range(0, len(parts), MERGE_FAN_IN)]
         finals[client.submit(_finish, q, parts[0], results, overlap_eps, pure=False)] = q
-    progress = Progress("kernel sums", query.n_environments, "environments")
+    return _reduce_partials(finals, query.n_environments)
+
+
+def _reduce_partials(finals: dict, n_environments: int):
+    """Add up (EntropyPartial, DeltaEntropyPartial, per-frame partials) as blocks finish."""
+    progress = Progress("kernel sums", n_environments, "environments")
     totals = None
     for future in as_completed(finals):
         entropy_part, dh_part, per_frame = future.result()
@@ -91,14 +105,49 @@ def exact_kernel_sums(client: Client, query: DescriptorStore, references: list[D
     return totals
 
 
+def _reference_index(paths: list[str], graph_neighbors: int):
+    x = np.concatenate([DescriptorStore.open(path).read_descriptors() for path in paths])
+    return build_index(x, graph_neighbors, random_state=0)
+
+
+def _approx_block(query: Block, index, bandwidths: np.ndarray, n_neighbors: int, results: str, overlap_eps: float):
+    store = DescriptorStore.open(query.path, mode="r+")
+    y = store.read_descriptors(query.start, query.stop)
+    bracket = delta_entropy_bracket(y, index, bandwidths, n_neighbors)
+    group = store.group[f"results/{results}"]
+    group["dh"][query.start:query.stop] = bracket.dh
+    group["dh_min"][query.start:query.stop] = bracket.dh_min
+    group["dh_max"][query.start:query.stop] = bracket.dh_max
+    frames = store.group["env_frame"][query.start:query.stop]
+    return (EntropyPartial.from_log_p(-bracket.dh), DeltaEntropyPartial.from_dh(bracket.dh, overlap_eps),
+            grouped_delta_entropy_partials(bracket.dh, frames, overlap_eps))
+
+
+def approx_kernel_sums(client: Client, query: DescriptorStore, references: list[DescriptorStore], bandwidths,
+                       results: str, *, n_neighbors: int = ApproxParams.n_neighbors,
+                       graph_neighbors: int = ApproxParams.graph_neighbors, block_rows: int = DEFAULT_BLOCK_ROWS,
+                       overlap_eps: float = KernelParams.overlap_eps):
+    """Approximate dH (n nearest reference environments) with its bracket for every query
+    environment. The index is built once on a worker and copied to every worker once; tasks
+    on a worker share it. pynndescent compiles for about 40 s in each new worker process."""
+    bandwidths = np.atleast_1d(np.asarray(bandwidths, dtype=np.float64))
+    index = client.submit(_reference_index, [str(r.path) for r in references], graph_neighbors, pure=False)
+    client.replicate([index])
+    finals = {client.submit(_approx_block, q, index, bandwidths, n_neighbors, results, overlap_eps, pure=False): q
+              for q in _blocks(query, block_rows)}
+    return _reduce_partials(finals, query.n_environments)
+
+
 def prepare_results(query: DescriptorStore, name: str, n_bandwidths: int, attrs: dict) -> None:
     """(Re)create the results group `name` in the query store, marked incomplete."""
     group = query.group.require_group("results")
     if name in group:
         del group[name]
     results = group.create_group(name)
-    results.create_array("dh", shape=(query.n_environments, n_bandwidths), chunks=(query.chunk_rows, n_bandwidths),
-                         dtype="float64", fill_value=np.nan, dimension_names=("environment", "bandwidth"))
+    names = ("dh", "dh_min", "dh_max") if attrs["method"] == "approx" else ("dh",)
+    for array in names:
+        results.create_array(array, shape=(query.n_environments, n_bandwidths), chunks=(query.chunk_rows, n_bandwidths),
+                             dtype="float64", fill_value=np.nan, dimension_names=("environment", "bandwidth"))
     results.attrs.update({**attrs, "complete": False})
 
 
@@ -107,15 +156,23 @@ def _listed(values: np.ndarray, scalar: bool):
     return float(values[0]) if scalar else values.tolist()
 
 
-def entropy_summary(client: Client, store: DescriptorStore, bandwidth, *, results: str = "entropy",
+def _kernel_sums(method: str, n_neighbors: int):
+    if method == "exact":
+        return exact_kernel_sums
+    return lambda *args, **kwargs: approx_kernel_sums(*args, n_neighbors=n_neighbors, **kwargs)
+
+
+def entropy_summary(client: Client, store: DescriptorStore, bandwidth, *, method: str = "exact",
+                    n_neighbors: int = ApproxParams.n_neighbors, results: str = "entropy",
                     block_rows: int = DEFAULT_BLOCK_ROWS) -> dict:
     """H and D of one store (reference = query, self terms included)."""
     bandwidths = np.atleast_1d(np.asarray(bandwidth, dtype=np.float64))
     scalar = np.ndim(bandwidth) == 0
     started = time.perf_counter()
-    prepare_results(store, results, len(bandwidths), {"kind": "entropy", "bandwidth": bandwidths.tolist(), "method": "exact",
+    prepare_results(store, results, len(bandwidths), {"kind": "entropy", "bandwidth": bandwidths.tolist(), "method": method,
                                                       "references": [str(store.path)]})
-    entropy_part, _, _ = exact_kernel_sums(client, store, [store], bandwidths, results, block_rows=block_rows)
+    entropy_part, _, _ = _kernel_sums(method, n_neighbors)(client, store, [store], bandwidths, results,
+                                                             block_rows=block_rows)
     store.group[f"results/{results}"].attrs.update({"complete": True})
     params = store.params
     return {
@@ -124,7 +181,7 @@ def entropy_summary(client: Client, store: DescriptorStore, bandwidth, *, result
         "diversity": _listed(entropy_part.diversity, scalar),
         "n_environments": entropy_part.n_environments,
         "bandwidth": _listed(bandwidths, scalar),
-        "method": "exact",
+        "method": method,
         "k": params.k,
         "cutoff": params.cutoff,
         "store": str(store.path),
@@ -133,17 +190,17 @@ def entropy_summary(client: Client, store: DescriptorStore, bandwidth, *, result
 
 
 def dh_summary(client: Client, query: DescriptorStore, references: list[DescriptorStore], bandwidth, *,
-               results: str = "dh", overlap_eps: float = KernelParams.overlap_eps,
-               block_rows: int = DEFAULT_BLOCK_ROWS) -> dict:
+               method: str = "exact", n_neighbors: int = ApproxParams.n_neighbors, results: str = "dh",
+               overlap_eps: float = KernelParams.overlap_eps, block_rows: int = DEFAULT_BLOCK_ROWS) -> dict:
     """dH of every query environment against the references merged: statistics, novelty,
     overlap and per-frame aggregates."""
     bandwidths = np.atleast_1d(np.asarray(bandwidth, dtype=np.float64))
     scalar = np.ndim(bandwidth) == 0
     started = time.perf_counter()
-    prepare_results(query, results, len(bandwidths), {"kind": "dh", "bandwidth": bandwidths.tolist(), "method": "exact",
+    prepare_results(query, results, len(bandwidths), {"kind": "dh", "bandwidth": bandwidths.tolist(), "method": method,
                                                       "references": [str(r.path) for r in references]})
-    _, dh_part, per_frame = exact_kernel_sums(client, query, references, bandwidths, results, block_rows=block_rows,
-                                             overlap_eps=overlap_eps)
+    _, dh_part, per_frame = _kernel_sums(method, n_neighbors)(client, query, references, bandwidths, results,
+                                                             block_rows=block_rows, overlap_eps=overlap_eps)
     query.group[f"results/{results}"].attrs.update({"complete": True})
     dh = query.group[f"results/{results}/dh"][:]
     quantiles = np.quantile(dh, DH_QUANTILES, axis=0)
@@ -158,7 +215,7 @@ def dh_summary(client: Client, query: DescriptorStore, references: list[Descript
         "overlap_eps": overlap_eps,
         "n_environments": dh_part.n_environments,
         "bandwidth": _listed(bandwidths, scalar),
-        "method": "exact",
+        "method": method,
         "k": params.k,
         "cutoff": params.cutoff,
         "store": str(query.path),

@@ -51,3 +51,18 @@ def iterate(path: Path, fmt: str, start: int = 0, stop: int | None = None):
         raise
     except Exception as error:
         raise InputError(f"cannot read ({type(error).__name__}: {error})", path=path, frame=index) from None
+
+
+def write_extxyz(path: Path, frames_and_values) -> None:
+    """Write (Frame, {name: per-atom array}) pairs as extended XYZ with those arrays."""
+    from ase import Atoms
+    from ase.io import write
+
+    def atoms():
+        for frame, values in frames_and_values:
+            structure = Atoms(numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc)
+            for name, column in values.items():
+                structure.new_array(name, np.asarray(column, dtype=np.float64))
+            yield structure
+
+    write(str(path), atoms(), format="extxyz")

@@ -6,14 +6,14 @@ import logging
 import sys
 from pathlib import Path
 
-from quests_core import DescriptorParams
-
 from . import __version__
 from .errors import InputError
 
 log = logging.getLogger("quests_pipeline")
 
 DTYPES = ("float64", "float32")
+METHODS = ("exact", "approx")
+DH_OUTPUTS = (".json", ".xyz", ".extxyz", ".lammpstrj", ".dump", ".zarr")
 
 
 def _positive_int(text: str) -> int:
@@ -54,6 +54,8 @@ def _cluster_options() -> argparse.ArgumentParser:
 
 
 def _descriptor_options() -> argparse.ArgumentParser:
+    from quests_core import DescriptorParams
+
     options = argparse.ArgumentParser(add_help=False)
     group = options.add_argument_group("descriptors")
     group.add_argument("-k", type=_positive_int, default=DescriptorParams.k, help="neighbours per environment (default %(default)s)")
@@ -73,6 +75,19 @@ def _input_options() -> argparse.ArgumentParser:
     group.add_argument("--frames", metavar="START:STOP:STEP", default=None, help="frames of each file to use")
     group.add_argument("--species", metavar="TYPE=ELEMENT,...", type=_species_map, default=None,
                        help="LAMMPS atom types to elements, e.g. 1=Cu,2=Ni")
+    return options
+
+
+def _analysis_options() -> argparse.ArgumentParser:
+    from quests_core import ApproxParams, KernelParams
+
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("kernel")
+    group.add_argument("-b", "--bandwidth", type=_positive_float, nargs="+", default=[KernelParams.bandwidth],
+                       metavar="H", help="kernel bandwidth(s) in 1/Å (default %(default)s)")
+    group.add_argument("--method", choices=METHODS, default=METHODS[0], help="kernel sums (default %(default)s)")
+    group.add_argument("-n", "--n-neighbors", type=_positive_int, default=ApproxParams.n_neighbors,
+                       help="nearest reference environments per query for --method approx (default %(default)s)")
     return options
 
 
@@ -99,6 +114,32 @@ def build_parser() -> argparse.ArgumentParser:
     descriptors.add_argument("--skip-bad", action="store_true",
                              help="leave out frames that cannot be read or are invalid (each is reported and recorded)")
     descriptors.set_defaults(handler=_descriptors)
+
+    analysis_parents = [_analysis_options(), _input_options(), _descriptor_options(), _cluster_options()]
+    entropy = commands.add_parser("entropy", parents=analysis_parents, help="dataset entropy H and diversity D",
+                                  description="Entropy H and diversity D of a dataset (a store or a structure file).")
+    entropy.add_argument("input", type=Path, metavar="INPUT")
+    entropy.add_argument("-o", "--output", type=Path, metavar="SUMMARY.json", help="write the JSON summary here")
+    entropy.set_defaults(handler=_entropy)
+
+    dh = commands.add_parser("dh", parents=analysis_parents, help="per-atom differential entropy dH of TEST given REFERENCE",
+                             description="dH(TEST | REFERENCE) per environment, with statistics, novelty, overlap and "
+                                         "per-frame aggregates. OUT: .json summary, .xyz/.extxyz or .lammpstrj/.dump "
+                                         "frames with per-atom dH, or .zarr per-atom arrays.")
+    dh.add_argument("test", type=Path, metavar="TEST")
+    dh.add_argument("references", type=Path, nargs="+", metavar="REFERENCE")
+    dh.add_argument("-o", "--output", type=Path, metavar="OUT")
+    dh.add_argument("--eps", type=float, default=None, help="overlap threshold on dH (default 1e-5)")
+    dh.set_defaults(handler=_dh)
+
+    overlap = commands.add_parser("overlap", parents=analysis_parents, help="fraction of TEST covered by REFERENCE",
+                                  description="Overlap of TEST with REFERENCE: the fraction of TEST environments with "
+                                              "dH < eps.")
+    overlap.add_argument("test", type=Path, metavar="TEST")
+    overlap.add_argument("references", type=Path, nargs="+", metavar="REFERENCE")
+    overlap.add_argument("--eps", type=float, default=None, help="overlap threshold on dH (default 1e-5)")
+    overlap.add_argument("-o", "--output", type=Path, metavar="SUMMARY.json")
+    overlap.set_defaults(handler=_dh)
 
     inspect = commands.add_parser("inspect", help="describe a descriptor store",
                                   description="Print environments, frames, parameters, sources and completeness of a store.")
@@ -138,6 +179,101 @@ def _descriptors(args) -> int:
         store = ingest(request, args.output, client)
     print(f"{store.path}: {store.n_environments} environments, {store.n_frames} frames")
     return 0
+
+
+def _ingest_request(args):
+    from .ingest import DEFAULT_CHUNK_ROWS, IngestRequest
+    from .readers import FrameSelection
+
+    return IngestRequest(paths=(), params=_store_params(args), fmt=args.fmt, frames=FrameSelection.parse(args.frames),
+                         species=args.species, chunk_rows=DEFAULT_CHUNK_ROWS)
+
+
+def _bandwidth(args):
+    return args.bandwidth[0] if len(args.bandwidth) == 1 else args.bandwidth
+
+
+def _emit(summary: dict, output: Path | None) -> None:
+    from .exports import write_atomically
+
+    text = json.dumps(summary, indent=2)
+    if output is None:
+        print(text)
+    else:
+        write_atomically(output, lambda target: target.write_text(text + "\n"))
+        print(f"wrote {output}")
+
+
+def _entropy(args) -> int:
+    from .analysis import entropy_summary
+    from .cluster import local_client
+    from .inputs import open_or_ingest
+
+    store_dir = (args.output.parent if args.output else Path.cwd())
+    with local_client(args.workers, args.scheduler) as client:
+        store = open_or_ingest(args.input, _ingest_request(args), store_dir, client)
+        summary = entropy_summary(client, store, _bandwidth(args), method=args.method, n_neighbors=args.n_neighbors)
+    _emit(summary, args.output)
+    return 0
+
+
+def _dh(args) -> int:
+    from quests_core import KernelParams
+
+    from .analysis import dh_summary
+    from .cluster import local_client
+    from .exports import write_extxyz, write_lammps_dump
+    from .inputs import check_comparable, open_or_ingest
+
+    suffix = args.output.suffix.lower() if args.output else ".json"
+    if suffix not in DH_OUTPUTS:
+        raise InputError(f"-o {args.output}: the output must end in one of {', '.join(DH_OUTPUTS)}")
+    if args.command == "overlap" and suffix != ".json":
+        raise InputError(f"-o {args.output}: overlap writes a .json summary")
+    eps = KernelParams.overlap_eps if args.eps is None else args.eps
+    store_dir = args.output.parent if args.output else Path.cwd()
+    with local_client(args.workers, args.scheduler) as client:
+        request = _ingest_request(args)
+        test = open_or_ingest(args.test, request, store_dir, client)
+        references = [open_or_ingest(path, request, store_dir, client) for path in args.references]
+        check_comparable(test, references)
+        summary = dh_summary(client, test, references, _bandwidth(args), method=args.method,
+                             n_neighbors=args.n_neighbors, overlap_eps=eps)
+    if args.command == "overlap":
+        summary = {key: summary[key] for key in ("overlap", "overlap_eps", "n_environments", "bandwidth", "method", "k",
+                                                 "cutoff", "store", "references")} | {"kind": "overlap"}
+    results = test.group["results/dh"]
+    values = {name: results[name][:, 0] for name in ("dh", "dh_min", "dh_max") if name in results}
+    values = {name.replace("dh", "dH", 1): column for name, column in values.items()}
+    if suffix in (".xyz", ".extxyz"):
+        write_extxyz(args.output, test, values)
+        print(f"wrote {args.output}")
+    elif suffix in (".lammpstrj", ".dump"):
+        write_lammps_dump(args.output, test, values)
+        print(f"wrote {args.output}")
+    elif suffix == ".zarr":
+        _write_results_store(args.output, test, values, summary)
+        print(f"wrote {args.output}")
+    else:
+        _emit(summary, args.output)
+    return 0
+
+
+def _write_results_store(path: Path, store, values: dict, summary: dict) -> None:
+    import shutil
+
+    import zarr
+
+    partial = path.with_name(path.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    group = zarr.open_group(str(partial), mode="w")
+    for name in ("env_frame", "env_atom", "env_number"):
+        group.create_array(name, data=store.array(name), dimension_names=("environment",))
+    for name, column in values.items():
+        group.create_array(name, data=column, dimension_names=("environment",))
+    group.attrs.update({"summary": summary})
+    shutil.rmtree(path, ignore_errors=True)
+    partial.rename(path)
 
 
 def _inspect(args) -> int:

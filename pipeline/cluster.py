@@ -4,16 +4,29 @@ import contextlib
 import logging
 import os
 
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, WorkerPlugin
 
 log = logging.getLogger("quests_pipeline")
 
-THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def worker_environment(cores: int) -> dict:
-    """One level of parallelism per worker process: numba and BLAS get the worker's cores."""
-    return {name: str(cores) for name in THREAD_VARIABLES}
+    """BLAS threads of a worker process = its cores (numba's are set by NumbaThreads: numba
+    refuses a changed NUMBA_NUM_THREADS once it has started threads)."""
+    return {name: str(cores) for name in BLAS_THREAD_VARIABLES}
+
+
+class NumbaThreads(WorkerPlugin):
+    """One level of parallelism per worker process: numba gets the worker's cores."""
+
+    def __init__(self, cores: int):
+        self.cores = cores
+
+    def setup(self, worker) -> None:
+        import numba
+
+        numba.set_num_threads(max(1, min(self.cores, numba.config.NUMBA_NUM_THREADS)))
 
 
 @contextlib.contextmanager
@@ -30,5 +43,6 @@ def local_client(workers: int | None = None, scheduler: str | None = None):
     cores = max(1, n_cores // workers)
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       env=worker_environment(cores)) as cluster, Client(cluster) as client:
+        client.register_plugin(NumbaThreads(cores))
         log.info("local cluster: %d worker(s) x %d core(s), dashboard %s", workers, cores, client.dashboard_link)
         yield client
