@@ -25,8 +25,9 @@ Values on the comment line are bare words, "quoted" (backslash escapes) or brack
 Speed: nothing loops over atoms in Python. `scan_frames` reads the two header lines of each
 frame and skips its atom lines by counting newlines in large blocks (a numba kernel);
 `read_frame` reads a frame's bytes in one call and parses the atom lines with a numba kernel
-that reads only the species and position columns. Numbers with more than 2**53 in their
-digits, or a decimal exponent beyond +-22, are handed to float() (rare: ASE writes ``%16.8f``).
+that reads only the species and position columns. Numbers it cannot round exactly itself (17
+or more significant digits, or a decimal exponent beyond +-22) go to float(); ASE writes
+``%16.8f``, which never needs it.
 Measured against numpy and ASE by ``scripts/bench_extxyz.py``.
 
 Errors in the file raise `InputError` naming the file and the frame's 0-based index in it.
@@ -58,7 +59,6 @@ _JIT = dict(nogil=True, cache=True)
 _BLOCK = 1 << 24  # scan_frames reads 16 MiB at a time; no count or comment line may be longer
 _RUN = 4096  # bytes _count_lines counts without a branch per byte
 _MAX_KINDS = 256  # distinct species (or Z) values a frame may hold
-_SLOW_ROWS = 4096  # first guess of how many numbers need float()
 
 
 @dataclass(frozen=True)
@@ -221,37 +221,39 @@ _OK, _TRUNCATED, _TOO_FEW, _TOO_MANY, _BAD_FLOAT, _BAD_INT, _BAD_SYMBOL, _TOO_MA
 
 
 @numba.njit(**_JIT)
-def _parse_atoms(buf, roles, positions, kinds, codes, slow):
+def _parse_atoms(buf, roles, positions, kinds, codes, slow, text):
     """Parse len(positions) atom lines of blank-separated columns from buf, which ends with a
     newline; bytes up to 32 other than the newline are blanks. roles[c] is what column c is:
     _X + axis, _SYMBOL (a chemical symbol), _NUMBER (an atomic number) or _SKIP (unread).
 
     Fills positions; codes[:n_codes] with the distinct species of the frame in order of
     appearance (a symbol's bytes packed little-endian into an int64, or an atomic number) and
-    kinds[k] with atom k's index in codes; slow with rows (index into positions.ravel(), start,
-    stop) of the numbers whose text needs float(), the first len(slow) of n_slow of them.
+    kinds[k] with atom k's index in codes; slow[:n_slow] with the indices into positions.ravel()
+    of the numbers that need float(), and text[:n_text] with their texts, each followed by a
+    blank (slow holds 3 * len(positions), text len(buf), so neither can overflow).
 
-    Returns (status, line, column, index, n_codes, n_slow): status is _OK, or the first problem:
-    _TRUNCATED (buf holds only `line` lines), _TOO_FEW / _TOO_MANY values on a line, or
-    _BAD_FLOAT / _BAD_INT / _BAD_SYMBOL (longer than 7 bytes) / _TOO_MANY_KINDS for the token
-    at buf[index].
+    Returns (status, line, column, index, n_codes, n_slow, n_text): status is _OK, or the first
+    problem: _TRUNCATED (buf holds only `line` lines), _TOO_FEW / _TOO_MANY values on a line,
+    or _BAD_FLOAT / _BAD_INT / _BAD_SYMBOL (longer than 7 bytes) / _TOO_MANY_KINDS for the
+    token at buf[index].
     """
     end = buf.shape[0]
     n_columns = roles.shape[0]
     n_codes = 0
     n_slow = 0
+    n_text = 0
     last = 0
     i = 0
     for line in range(positions.shape[0]):
         if i >= end:
-            return _TRUNCATED, line, 0, i, n_codes, n_slow
+            return _TRUNCATED, line, 0, i, n_codes, n_slow, n_text
         for column in range(n_columns):
             c = buf[i]
             while c <= 32 and c != 10:
                 i += 1
                 c = buf[i]
             if c == 10:
-                return _TOO_FEW, line, column, i, n_codes, n_slow
+                return _TOO_FEW, line, column, i, n_codes, n_slow, n_text
             role = roles[column]
             start = i
             if role == _SKIP:
@@ -261,20 +263,22 @@ def _parse_atoms(buf, roles, positions, kinds, codes, slow):
             if role >= _X:
                 value, i, state = _parse_float(buf, i)
                 if state == _INVALID or buf[i] > 32:
-                    return _BAD_FLOAT, line, column, start, n_codes, n_slow
+                    return _BAD_FLOAT, line, column, start, n_codes, n_slow, n_text
                 if state == _INEXACT:
-                    if n_slow < slow.shape[0]:
-                        slow[n_slow, 0] = 3 * line + role - _X
-                        slow[n_slow, 1] = start
-                        slow[n_slow, 2] = i
+                    slow[n_slow] = 3 * line + role - _X
                     n_slow += 1
+                    for j in range(start, i):
+                        text[n_text] = buf[j]
+                        n_text += 1
+                    text[n_text] = 32
+                    n_text += 1
                 positions[line, role - _X] = value
                 continue
             code = 0
             if role == _SYMBOL:
                 while buf[i] > 32:
                     if i - start == 7:
-                        return _BAD_SYMBOL, line, column, start, n_codes, n_slow
+                        return _BAD_SYMBOL, line, column, start, n_codes, n_slow, n_text
                     code |= np.int64(buf[i]) << (8 * (i - start))
                     i += 1
             else:
@@ -284,14 +288,14 @@ def _parse_atoms(buf, roles, positions, kinds, codes, slow):
                     i += 1
                     c = np.int64(buf[i])
                 if i == start or buf[i] > 32:
-                    return _BAD_INT, line, column, start, n_codes, n_slow
+                    return _BAD_INT, line, column, start, n_codes, n_slow, n_text
             if n_codes == 0 or codes[last] != code:
                 last = 0
                 while last < n_codes and codes[last] != code:
                     last += 1
                 if last == n_codes:
                     if n_codes == codes.shape[0]:
-                        return _TOO_MANY_KINDS, line, column, start, n_codes, n_slow
+                        return _TOO_MANY_KINDS, line, column, start, n_codes, n_slow, n_text
                     codes[n_codes] = code
                     n_codes += 1
             kinds[line] = last
@@ -300,9 +304,9 @@ def _parse_atoms(buf, roles, positions, kinds, codes, slow):
             i += 1
             c = buf[i]
         if c != 10:
-            return _TOO_MANY, line, n_columns, i, n_codes, n_slow
+            return _TOO_MANY, line, n_columns, i, n_codes, n_slow, n_text
         i += 1
-    return _OK, 0, 0, 0, n_codes, n_slow
+    return _OK, 0, 0, 0, n_codes, n_slow, n_text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,7 +364,7 @@ def _layout(properties: str) -> _Layout:
         found[name] = (kind, width, len(roles))
         labels += [name] if width == 1 else [f"{name}[{c}]" for c in range(width)]
         roles += [_SKIP] * width
-    for name, want, role in (("pos", ("R", 3), _X), ("Z", ("I", 1), _NUMBER), ("species", ("S", 1), _SYMBOL)):
+    for name, want in (("pos", ("R", 3)), ("Z", ("I", 1)), ("species", ("S", 1))):
         if name in found and found[name][:2] != want:
             raise _Bad(f"Properties={properties} gives {name} as {':'.join(map(str, found[name][:2]))}, "
                        f"not {name}:{':'.join(map(str, want))}")
@@ -397,7 +401,7 @@ def _header(comment: bytes):
     if "pbc" in pairs:
         words = [_BOOLS.get(v.lower()) for v in pairs["pbc"].split()]
         if len(words) not in (1, 3) or None in words:
-            raise _Bad(f'pbc="{pairs["pbc"]}" is not three of T, F, True, False (e.g. pbc="T T F")')
+            raise _Bad(f'pbc="{pairs["pbc"]}" is not three (or one) of T, F, True, False (e.g. pbc="T T F")')
         pbc[:] = words
     return cell.reshape(3, 3), pbc, layout
 
@@ -412,8 +416,9 @@ def _count(line: bytes, index: int) -> int:
     try:
         n = int(text)
     except ValueError:
-        hint = (": does the frame before have more atom lines than its count says?" if index
-                else ": not an XYZ file")
+        hint = (": VEC lines (an old way to give the cell) are not read, give it as Lattice=\"...\""
+                if text.startswith("VEC") else ": does the frame before have more atom lines than its count says?"
+                if index else ": not an XYZ file")
         raise _Bad(f"expected the number of atoms, found {text[:60]!r}{hint}") from None
     if n < 0:
         raise _Bad(f"the number of atoms is negative ({n})")
@@ -453,22 +458,24 @@ def _element(code: int, by_symbol: bool) -> int:
     return atomic_numbers.get(_element_text(code).capitalize(), -1)
 
 
+def _element_text(code) -> str:
+    return int(code).to_bytes(8, "little").rstrip(b"\0").decode("utf-8", errors="replace")
+
+
 def _read_atoms(block: np.ndarray, n: int, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
     """(positions, numbers) of the n atom lines of block, which ends with a newline."""
     positions = np.empty((n, 3), dtype=np.float64)
     kinds = np.empty(n, dtype=np.int64)
     codes = np.zeros(_MAX_KINDS, dtype=np.int64)
-    slow = np.empty((min(3 * n, _SLOW_ROWS), 3), dtype=np.int64)
-    result = _parse_atoms(block, layout.roles, positions, kinds, codes, slow)
-    if result[0] == _OK and result[5] > len(slow):  # more numbers need float() than guessed
-        slow = np.empty((result[5], 3), dtype=np.int64)
-        result = _parse_atoms(block, layout.roles, positions, kinds, codes, slow)
-    status, line, column, index, n_codes, n_slow = result
+    slow = np.empty(3 * n, dtype=np.int64)  # np.empty: no page is touched unless written
+    text = np.empty(len(block), dtype=np.uint8)
+    status, line, column, index, n_codes, n_slow, n_text = _parse_atoms(
+        block, layout.roles, positions, kinds, codes, slow, text)
     if status != _OK:
         raise _Bad(_atoms_error(block, n, layout, status, line, column, index))
     if n_slow:
-        positions.reshape(-1)[slow[:n_slow, 0]] = [float(block[start:stop].tobytes())
-                                                   for start, stop in slow[:n_slow, 1:].tolist()]
+        values = map(float, text[:n_text].tobytes().split())
+        positions.reshape(-1)[slow[:n_slow]] = np.fromiter(values, dtype=np.float64, count=n_slow)
     by_symbol = _SYMBOL in layout.roles
     table = [_element(code, by_symbol) for code in codes[:n_codes].tolist()]
     if -1 in table:
@@ -478,10 +485,6 @@ def _read_atoms(block: np.ndarray, n: int, layout: _Layout) -> tuple[np.ndarray,
                 else f"Z = {codes[kind]} is not an atomic number")
         raise _Bad(f"atom line {line + 1} (of {n}): {what}")
     return positions, np.array(table, dtype=np.int64)[kinds]
-
-
-def _element_text(code) -> str:
-    return int(code).to_bytes(8, "little").rstrip(b"\0").decode("utf-8", errors="replace")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ def _plan(store: DescriptorStore, request: IngestRequest) -> None:
                 raise InputError("frame has no atoms", path=path, frame=ref.index)
         source = len(store.sources)
         first_frame, _ = store.add_frames(source, [r.index for r in refs], [r.n_atoms for r in refs],
-                                          [r.offset for r in refs])
+                                          [r.offset for r in refs], [r.size for r in refs])
         starts = store.array("frame_start")[first_frame:]
         store.add_regions(_batch_regions(first_frame, starts, [r.n_atoms for r in refs], request.region_rows,
                                          request.split_atoms))
@@ -199,12 +199,13 @@ def _frame_tasks(store: DescriptorStore, region: Region) -> list[FrameTask]:
     sources = store.sources
     frames = range(region.frame_start, region.frame_stop)
     tables = {name: store.group[name][region.frame_start:region.frame_stop]
-              for name in ("frame_source", "frame_index", "frame_n_atoms", "frame_offset", "frame_start")}
+              for name in ("frame_source", "frame_index", "frame_n_atoms", "frame_offset", "frame_size", "frame_start")}
     tasks = []
     for i, frame in enumerate(frames):
         source = sources[int(tables["frame_source"][i])]
         species = {int(key): value for key, value in source["species"].items()} or None
-        ref = readers.FrameRef(int(tables["frame_index"][i]), int(tables["frame_n_atoms"][i]), int(tables["frame_offset"][i]))
+        ref = readers.FrameRef(int(tables["frame_index"][i]), int(tables["frame_n_atoms"][i]),
+                               int(tables["frame_offset"][i]), int(tables["frame_size"][i]))
         tasks.append(FrameTask(frame, source["path"], source["format"], species, ref, int(tables["frame_start"][i])))
     return tasks
 

@@ -38,10 +38,15 @@ What a `Frame` holds:
   ``ITEM: UNITS`` is converted to Å (si, cgs, electron, micro, nano); ``lj`` is refused.
 
 Speed: nothing loops over atoms in Python. `scan_frames` reads each header, then skips the
-NUMBER OF ATOMS lines by counting newlines over large byte blocks (a numba kernel); `read_frame`
-takes the atom block as one bytes object and parses it with a numba kernel that reads only the
-id, type and position columns. Measured against ``numpy.loadtxt`` and ``float(bytes.split())``
-on the same block by ``scripts/bench_lammps.py``.
+NUMBER OF ATOMS lines by counting newlines over large byte blocks (a numba kernel, ~4 GB/s).
+`read_frame` and `iter_frames` read the atom lines a block of whole lines at a time (at most
+16 MiB held, in a reused buffer) and parse each block with a numba kernel that converts only
+the id, type and position columns, with no line count first; atoms are then put in id order
+by placing each at row id - low (LAMMPS' ids 1..N, in any order), by counting (ids with a few
+gaps) or by argsort (sparse ids). Measured on one 1M-atom frame by ``scripts/bench_lammps.py``
+(a shared 2-core machine, so timings are noisy): the kernel parsed the atom lines in ~0.1 s
+of CPU where numpy.loadtxt took ~0.9 s and float(bytes.split()) ~1.5 s, and read_frame was
+13-15x faster than ase.io.read.
 
 Errors in the file raise `InputError` naming the file and the frame's 0-based index in it.
 """
@@ -68,7 +73,7 @@ log = logging.getLogger(__name__)
 _JIT = dict(nogil=True, cache=True)
 
 _BLOCK = 1 << 20  # first read at a frame: its header, and the whole of a small frame
-_MAX_BLOCK = 1 << 26  # scan_frames reads at most 64 MiB at a time
+_MAX_BLOCK = 1 << 24  # later reads: at most 16 MiB at a time (a buffer reused block to block)
 _MAX_HEADER_LINE = 1 << 16
 _MAX_UNKNOWN_ITEM_LINES = 16
 
@@ -186,7 +191,8 @@ def _lower_is(buf, i, word):
 
 @numba.njit(**_JIT)
 def _parse_float_careful(buf, i):
-    """_parse_float for what its fast path leaves: more than 18 digits, nan, inf, no digits."""
+    """_parse_float for what its fast path leaves: an exponent, a sign +, more than 18
+    digits, nan, inf, or no number at all (ok False)."""
     negative = False
     if buf[i] == 45 or buf[i] == 43:
         negative = buf[i] == 45
@@ -224,7 +230,7 @@ def _parse_float_careful(buf, i):
     return _scale(buf, i, negative, mantissa, exponent)
 
 
-@numba.njit(inline="always", **_JIT)
+@numba.njit(**_JIT)
 def _scale(buf, i, negative, mantissa, exponent):
     """Read the exponent part (e or E) that may follow at buf[i], and return
     (+-mantissa * 10**exponent, index past it, ok)."""
@@ -253,7 +259,7 @@ def _scale(buf, i, negative, mantissa, exponent):
             # is one correctly rounded operation (Clinger's fast path), else two roundings
             value = value * _POW10[exponent] if exponent > 0 else value / _POW10[-exponent]
         elif -300 <= exponent <= 300:
-            value *= 10.0 ** float(exponent)  # libm pow, within an ulp
+            value *= 10.0 ** float(exponent)  # libm pow: a few ulp at most
         else:  # near the ends of the double range: in steps, so 10**exponent never overflows
             while exponent > 22:
                 value *= 1e22
@@ -268,13 +274,17 @@ def _scale(buf, i, negative, mantissa, exponent):
 @numba.njit(inline="always", **_JIT)
 def _parse_float(buf, i):
     """The decimal number that starts at buf[i] (buf has a newline after it): (value, index
-    past it, ok). Correctly rounded for up to 15 significant digits and decimal exponents
-    within +-22 (LAMMPS' %g output, and formats up to %.15g); otherwise within a few ulp.
-    Reads nan, inf and infinity in any case. One loop over the digits and the point: fewer mispredicted branches
-    than a loop for each side of the point (measured ~10% faster)."""
+    past it, ok). Correctly rounded for up to 15 significant digits and magnitudes from 1e-7
+    up (LAMMPS' %g output, and formats up to %.15g); otherwise within a few ulp. Reads nan,
+    inf and infinity in any case.
+
+    The fast path reads [-]digits[.digits] in one loop and ends in one division by an exact
+    power of ten; anything else (an exponent, a sign +, more than 18 digits, nan, something
+    malformed) is read again by _parse_float_careful.
+    """
     start = i
     negative = buf[i] == 45
-    if negative or buf[i] == 43:
+    if negative:
         i += 1
     mantissa = 0
     n_digits = 0
@@ -289,9 +299,11 @@ def _parse_float(buf, i):
         else:
             break
         i += 1
-    if n_digits == 0 or n_digits > 18:
-        return _parse_float_careful(buf, start)
-    return _scale(buf, i, negative, mantissa, point - n_digits if point >= 0 else 0)
+    decimals = n_digits - point if point >= 0 else 0
+    if buf[i] <= 32 and 0 < n_digits <= 18 and decimals <= 22:
+        value = float(mantissa) / _POW10[decimals]  # mantissa <= 2**53: one rounding (Clinger)
+        return (-value if negative else value), i, True
+    return _parse_float_careful(buf, start)
 
 
 @numba.njit(inline="always", **_JIT)
@@ -312,37 +324,35 @@ def _parse_int(buf, i):
     return (-value if negative else value), i, 0 < n_digits <= 18
 
 
-_OK, _TRUNCATED, _ITEM_LINE, _TOO_FEW, _TOO_MANY, _BAD_INT, _BAD_FLOAT, _BAD_TYPE, _NON_FINITE = range(9)
+_OK, _TRUNCATED, _TOO_FEW, _TOO_MANY, _BAD_INT, _BAD_FLOAT, _BAD_TYPE, _NON_FINITE = range(8)
 
 
 @numba.njit(**_JIT)
-def _parse_atoms(buf, roles, table, shift, matrix, ids, atoms):
-    """Parse len(ids) atom lines of blank-separated columns from buf, which ends with a
-    newline; bytes up to 32 other than the newline are blanks. roles[c] says what column c is:
-    _ID, _TYPE, _X + axis, or _SKIP (stepped over, never read).
+def _parse_atoms(buf, start, first_line, roles, table, shift, matrix, ids, atoms):
+    """Parse atom lines first_line, first_line + 1, ... len(ids) - 1 from buf[start:], which
+    ends with a newline: columns separated by blanks (bytes up to 32 other than the newline).
+    roles[c] says what column c is: _ID, _TYPE, _X + axis, or _SKIP (stepped over, never read).
 
     Line k gives ids[k] = id and atoms[k] = (position, number): position = (xyz - shift) @ matrix
     and number = table[type] (-type where the table has no element for it), stored as a float
     so that sorting by id gathers one 32-byte row per atom. (Writing each atom straight to row
     id - 1 instead was measured twice as slow: the scattered stores stall the parse.)
 
-    Returns (status, line, column, index): _OK, or the first problem: _TRUNCATED (buf holds
-    only `line` lines), _ITEM_LINE (line `line` is an ITEM line), _TOO_FEW / _TOO_MANY values on a line, _BAD_INT / _BAD_FLOAT for the
-    token at buf[index], _BAD_TYPE (type < 1), _NON_FINITE (a nan or inf coordinate on the line
-    that starts at buf[index]).
+    Returns (status, line, column, index, line_start): _OK (index: past the last line), or the
+    first problem on line `line`, which starts at buf[line_start]: _TRUNCATED (buf ends
+    before it; index = line_start), _TOO_FEW / _TOO_MANY values, _BAD_INT / _BAD_FLOAT for the
+    token at buf[index], _BAD_TYPE (type < 1), _NON_FINITE (a nan or inf coordinate). An ITEM
+    line among the atom lines fails as one of these.
     """
     end = buf.shape[0]
     n_atoms = ids.shape[0]
     n_columns = roles.shape[0]
     n_types = table.shape[0]
-    i = 0
-    for line in range(n_atoms):
-        if i >= end:
-            return _TRUNCATED, line, 0, i
-        if (buf[i] == 73 and i + 5 <= end and buf[i + 1] == 84 and buf[i + 2] == 69 and buf[i + 3] == 77
-                and buf[i + 4] == 58):
-            return _ITEM_LINE, line, 0, i
+    i = start
+    for line in range(first_line, n_atoms):
         line_start = i
+        if i >= end:
+            return _TRUNCATED, line, 0, i, line_start
         atom_id = 0
         atom_type = 0
         x = y = z = 0.0
@@ -352,7 +362,7 @@ def _parse_atoms(buf, roles, table, shift, matrix, ids, atoms):
                 i += 1
                 c = buf[i]
             if c == 10:
-                return _TOO_FEW, line, column, i
+                return _TOO_FEW, line, column, i, line_start
             role = roles[column]
             start = i
             if role == _SKIP:
@@ -361,7 +371,7 @@ def _parse_atoms(buf, roles, table, shift, matrix, ids, atoms):
             elif role >= _X:
                 value, i, ok = _parse_float(buf, i)
                 if not ok or buf[i] > 32:
-                    return _BAD_FLOAT, line, column, start
+                    return _BAD_FLOAT, line, column, start, line_start
                 if role == _X:
                     x = value
                 elif role == _X + 1:
@@ -371,7 +381,7 @@ def _parse_atoms(buf, roles, table, shift, matrix, ids, atoms):
             else:
                 number, i, ok = _parse_int(buf, i)
                 if not ok or buf[i] > 32:
-                    return _BAD_INT, line, column, start
+                    return _BAD_INT, line, column, start, line_start
                 if role == _ID:
                     atom_id = number
                 else:
@@ -381,12 +391,12 @@ def _parse_atoms(buf, roles, table, shift, matrix, ids, atoms):
             i += 1
             c = buf[i]
         if c != 10:
-            return _TOO_MANY, line, n_columns, i
+            return _TOO_MANY, line, n_columns, i, line_start
         i += 1
         if not (np.isfinite(x) and np.isfinite(y) and np.isfinite(z)):
-            return _NON_FINITE, line, 0, line_start
+            return _NON_FINITE, line, 0, line_start, line_start
         if atom_type < 1:
-            return _BAD_TYPE, line, 0, line_start
+            return _BAD_TYPE, line, 0, line_start, line_start
         ids[line] = atom_id
         number = table[atom_type] if atom_type < n_types else 0
         x -= shift[0]
@@ -396,7 +406,7 @@ def _parse_atoms(buf, roles, table, shift, matrix, ids, atoms):
         atoms[line, 1] = x * matrix[0, 1] + y * matrix[1, 1] + z * matrix[2, 1]
         atoms[line, 2] = x * matrix[0, 2] + y * matrix[1, 2] + z * matrix[2, 2]
         atoms[line, 3] = number if number > 0 else -atom_type
-    return _OK, 0, 0, 0
+    return _OK, n_atoms, 0, i, i
 
 
 @numba.njit(**_JIT)
@@ -415,6 +425,19 @@ def _order_by_id(ids, low, span):
             slots[k] = slots[s]
             k += 1
     return slots[:k], low - 1
+
+
+@numba.njit(**_JIT)
+def _scatter(atoms, ids, low, positions, numbers):
+    """positions[ids[k] - low] = atoms[k, :3] and numbers[...] = atoms[k, 3]: id order in one
+    pass when the ids are exactly low, low + 1, ... in some order. (An id seen twice leaves a
+    row unwritten: numbers are never 0, so a 0 left in a zeroed numbers shows it.)"""
+    for k in range(atoms.shape[0]):
+        row = ids[k] - low
+        positions[row, 0] = atoms[k, 0]
+        positions[row, 1] = atoms[k, 1]
+        positions[row, 2] = atoms[k, 2]
+        numbers[row] = np.int64(atoms[k, 3])
 
 
 @numba.njit(**_JIT)
@@ -438,6 +461,15 @@ def _find_newline(buf, start, end):
     return -1
 
 
+@numba.njit(**_JIT)
+def _last_newline(buf, start, end):
+    """Index of the last newline in buf[start:end], or -1."""
+    for i in range(end - 1, start - 1, -1):
+        if buf[i] == 10:
+            return i
+    return -1
+
+
 # ---------------------------------------------------------------------------------------------
 # reading bytes
 
@@ -446,27 +478,24 @@ class _Source:
     """A binary file read forward in large blocks from some offset. Header lines and atom
     blocks are taken from the same buffer, so a small frame costs no extra read.
 
-    The buffer (uint8, never zero-filled) is reused from block to block: a view of it, as
-    lines() and rest() return, is valid only until the next read.
+    The buffer (uint8, never zero-filled) is reused from block to block, and holds at most
+    _MAX_BLOCK bytes past a partial line: a view of it is valid only until the next read.
     """
 
-    def __init__(self, f, offset: int, first_read: int):
+    def __init__(self, f, offset: int):
         self.f = f
         f.seek(offset)
         self.base = offset  # file offset of buf[0]
         self.buf = np.empty(0, dtype=np.uint8)
         self.pos = 0  # next unread byte
         self.end = 0  # bytes of buf that hold data
-        self.first_read = first_read  # size of the first read (a whole frame, when known)
 
     def tell(self) -> int:
         return self.base + self.pos
 
-    def _more(self, n_bytes: int, keep_from: int) -> bool:
+    def read_more(self, n_bytes: int, keep_from: int) -> bool:
         """Drop buf[:keep_from] (indices into buf shift down by keep_from) and read at least
         n_bytes more where the file has them. False at the end of the file."""
-        if self.first_read:
-            n_bytes, self.first_read = max(n_bytes, self.first_read), 0
         tail = self.end - keep_from
         if len(self.buf) >= tail + n_bytes:
             if keep_from:
@@ -481,7 +510,7 @@ class _Source:
         self.end = tail + got
         return got > 0
 
-    def _starts_item(self) -> bool:
+    def starts_item(self) -> bool:
         return self.end - self.pos >= 5 and self.buf[self.pos:self.pos + 5].tobytes() == b"ITEM:"
 
     def readline(self) -> bytes:
@@ -495,7 +524,7 @@ class _Source:
             if self.end - self.pos > _MAX_HEADER_LINE:
                 raise _Bad(f"a header line at byte {self.tell()} is longer than "
                            f"{_MAX_HEADER_LINE} bytes: not a LAMMPS text dump")
-            if not self._more(_BLOCK, self.pos):
+            if not self.read_more(_BLOCK, self.pos):
                 line = self.buf[self.pos:self.end].tobytes()
                 self.pos = self.end
                 return line
@@ -503,15 +532,13 @@ class _Source:
     def peek_item(self) -> bool:
         """The next line starts with 'ITEM:' (False at the end of the file)."""
         while self.end - self.pos < 5 and _find_newline(self.buf, self.pos, self.end) < 0:
-            if not self._more(_BLOCK, self.pos):
+            if not self.read_more(_BLOCK, self.pos):
                 break
-        return self._starts_item()
+        return self.starts_item()
 
-    def lines(self, n: int, keep: bool):
-        """Consume the next n lines, or fewer where the file ends or an ITEM line comes first.
-        Returns (block, n_found, why): block is a view of their bytes if keep (else None); why
-        is _DONE, _AT_ITEM or _NEED_MORE (the file ended first)."""
-        start = self.pos
+    def skip_lines(self, n: int):
+        """Step over the next n lines, or fewer where the file ends or an ITEM line comes first.
+        Returns (n_skipped, why): why is _DONE, _AT_ITEM or _NEED_MORE (the file ended)."""
         found = 0
         counted_bytes = 0
         while True:
@@ -520,32 +547,24 @@ class _Source:
             found += k
             counted_bytes += self.pos - before
             if why != _NEED_MORE:
-                break
-            line_bytes = counted_bytes / found if found else 100.0
-            want = max(int((n - found) * line_bytes * 1.02) + 65536, _BLOCK)
-            keep_from = start if keep else self.pos
-            more = self._more(want if keep else min(want, _MAX_BLOCK), keep_from)
-            start -= keep_from
-            if not more:  # end of file: the last line may have no newline
-                if self.pos < self.end:
-                    if self._starts_item():
-                        why = _AT_ITEM
-                    else:
-                        found += 1
-                        self.pos = self.end
-                        why = _DONE if found == n else _NEED_MORE
-                break
-        return (self.buf[start:self.pos] if keep else None), found, why
+                return found, why
+            if not self.read_more(self.estimate(n - found, counted_bytes, found), self.pos):
+                if self.pos < self.end:  # the last line of the file has no newline
+                    if self.starts_item():
+                        return found, _AT_ITEM
+                    found += 1
+                    self.pos = self.end
+                return found, _DONE if found == n else _NEED_MORE
 
-    def until(self, offset: int):
-        """The bytes from here to file offset, or to the end of the file if it comes first (a
-        view of what the buffer holds; reads until it holds them), consumed."""
-        while self.base + self.end < offset and self._more(offset - self.base - self.end, self.pos):
-            pass
-        stop = min(offset - self.base, self.end)
-        block = self.buf[self.pos:stop]
-        self.pos = stop
-        return block
+    @staticmethod
+    def estimate(lines_left: int, bytes_done: int, lines_done: int) -> int:
+        """Bytes to read next for lines_left more lines, from the length of those done."""
+        line_bytes = bytes_done / lines_done if lines_done else 100.0
+        return min(max(int(lines_left * line_bytes * 1.02) + 65536, _BLOCK), _MAX_BLOCK)
+
+    def complete_lines_end(self) -> int:
+        """Index just past the last whole line in the buffer (self.pos if there is none)."""
+        return max(_last_newline(self.buf, self.pos, self.end) + 1, self.pos)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -718,50 +737,36 @@ def _roles(columns: tuple):
 # the atom block
 
 
-def _atoms_error(block, header: _Header, status: int, line: int, column: int, index: int) -> str:
+def _atoms_error(block, header: _Header, status: int, line: int, column: int, index: int, line_start: int) -> str:
     n = header.n_atoms
-    names = f"ITEM: ATOMS names {len(header.columns)} ({' '.join(header.columns)})"
-    stop = index
-    while stop < len(block) and stop - index < 200 and block[stop] != 10:
-        stop += 1
-    rest_of_line = block[index:stop].tobytes().decode("latin-1")
-    token = rest_of_line.split()[0] if rest_of_line.split() else ""
-    if status in (_TRUNCATED, _ITEM_LINE):
-        after = "before the end of the file (truncated)" if status == _TRUNCATED else "before the next ITEM line"
-        return f"ITEM: NUMBER OF ATOMS is {n} but only {line} atom lines follow, {after}"
+    if status == _TRUNCATED:
+        return f"ITEM: NUMBER OF ATOMS is {n} but only {line} atom lines follow, before the end of the file (truncated)"
+    if block[line_start:line_start + 5].tobytes() == b"ITEM:":
+        return f"ITEM: NUMBER OF ATOMS is {n} but only {line} atom lines follow, before the next ITEM line"
+    end = _find_newline(block, line_start, len(block))
+    text = block[line_start:end if end >= 0 else len(block)].tobytes().decode("latin-1")
+    values = dict(zip(header.columns, text.split()))
     where = f"atom line {line + 1} (of {n})"
+    names = f"ITEM: ATOMS names {len(header.columns)} ({' '.join(header.columns)})"
     if status == _TOO_FEW:
         return f"{where} has {column} values, {names}"
     if status == _TOO_MANY:
         return f"{where} has more values than the {names}"
     if status == _NON_FINITE:
-        values = rest_of_line.split()
-        found = dict(zip(header.columns, values))
-        return (f"atom id {found.get('id')} has a non-finite position: {' '.join(header.position_columns)} = "
-                f"{' '.join(found.get(c, '?') for c in header.position_columns)}")
+        return (f"atom id {values.get('id')} has a non-finite position: {' '.join(header.position_columns)} = "
+                f"{' '.join(values.get(c, '?') for c in header.position_columns)}")
     if status == _BAD_TYPE:
-        found = dict(zip(header.columns, rest_of_line.split()))
-        return f"{where}: type {found.get('type')} is not a LAMMPS type (types are 1, 2, ...)"
+        return f"{where}: type {values.get('type')} is not a LAMMPS type (types are 1, 2, ...)"
+    token = block[index:index + 40].tobytes().decode("latin-1").split()[0]
     kind = "an integer" if status == _BAD_INT else "a number"
-    return f"{where}: cannot read {token[:40]!r} in column {header.columns[column]} as {kind}"
+    return f"{where}: cannot read {token!r} in column {header.columns[column]} as {kind}"
 
 
 def _read_atoms(src: _Source, header: _Header, table: np.ndarray, frame_end: int | None = None) -> Frame:
-    """Parse the atom lines after header: the next NUMBER OF ATOMS lines, or (frame_end, from a
-    FrameLocation) the bytes up to that file offset, without counting lines first."""
+    """Parse the NUMBER OF ATOMS lines after header as the file is read, a block of whole
+    lines at a time (at most _MAX_BLOCK bytes held). frame_end: where scan_frames found the
+    frame to end (for the message when the file has changed since)."""
     n = header.n_atoms
-    if frame_end is None:
-        block, found, why = src.lines(n, keep=True)
-        if found < n:
-            after = "before the next ITEM line" if why == _AT_ITEM else "before the end of the file (truncated)"
-            raise _Bad(f"ITEM: NUMBER OF ATOMS is {n} but only {found} atom lines follow, {after}")
-    else:
-        block = src.until(frame_end)
-        if src.tell() < frame_end:
-            raise _Bad(f"the file ends at byte {src.tell()}, before the end of the frame scan_frames found "
-                       f"(byte {frame_end}): the file changed since scan_frames")
-    if len(block) == 0 or block[-1] != 10:  # the file's last line has no newline; the parser needs one
-        block = np.append(block, np.uint8(10))
     cell = header.cell * header.angstrom
     if header.position_columns[0] in _SCALED:
         shift, matrix = np.zeros(3), cell
@@ -769,14 +774,46 @@ def _read_atoms(src: _Source, header: _Header, table: np.ndarray, frame_end: int
         shift, matrix = header.origin, np.eye(3) * header.angstrom
     ids = np.empty(n, dtype=np.int64)
     atoms = np.empty((n, 4), dtype=np.float64)
-    status, line, column, index = _parse_atoms(block, header.roles, table, shift, matrix, ids, atoms)
+    line = 0
+    parsed_bytes = 0
+    while True:
+        block = src.buf[:src.complete_lines_end()]
+        status, line, column, index, line_start = _parse_atoms(
+            block, src.pos, line, header.roles, table, shift, matrix, ids, atoms)
+        if status != _TRUNCATED:
+            if status == _OK:
+                src.pos = index
+            break
+        parsed_bytes += index - src.pos
+        src.pos = index
+        if not src.read_more(src.estimate(n - line, parsed_bytes, line), src.pos):
+            if src.pos < src.end:  # the last line of the file has no newline: the parser needs one
+                block = np.append(src.buf[src.pos:src.end], np.uint8(10))
+                status, line, column, index, line_start = _parse_atoms(
+                    block, 0, line, header.roles, table, shift, matrix, ids, atoms)
+                src.pos = src.end
+            break
+    if frame_end is not None and status != _OK and src.base + src.end < frame_end:
+        raise _Bad(f"the file ends at byte {src.base + src.end}, before the end of the frame scan_frames "
+                   f"found (byte {frame_end}): the file changed since scan_frames")
+    if frame_end is not None and status == _OK and src.tell() != frame_end:
+        raise _Bad(f"the frame ends at byte {src.tell()}, where scan_frames found byte {frame_end}: the "
+                   "file changed since scan_frames")
     if status != _OK:
-        raise _Bad(_atoms_error(block, header, status, line, column, index))
+        raise _Bad(_atoms_error(block, header, status, line, column, index, line_start))
     del block
-    in_order = n == 1 or (ids[1:] > ids[:-1]).all()
     positions = np.empty((n, 3), dtype=np.float64)
-    numbers = np.empty(n, dtype=np.int64)
-    _split(atoms, ids[:0] if in_order else _id_order(ids), positions, numbers)
+    numbers = np.zeros(n, dtype=np.int64)
+    if n == 1 or (ids[1:] > ids[:-1]).all():
+        _split(atoms, ids[:0], positions, numbers)
+    else:
+        low, high = int(ids.min()), int(ids.max())
+        placed = False
+        if high - low + 1 == n:  # ids low..low + n - 1, as LAMMPS numbers them: place each by id
+            _scatter(atoms, ids, low, positions, numbers)
+            placed = numbers.all()  # a 0 left means an id came twice
+        if not placed:
+            _split(atoms, _id_order(ids, low, high), positions, numbers)
     if numbers.min() < 1:
         missing = np.unique(-numbers[numbers < 1]).tolist()
         example = {**{t: repr(chemical_symbols[z]) for t, z in enumerate(table) if z},
@@ -787,11 +824,10 @@ def _read_atoms(src: _Source, header: _Header, table: np.ndarray, frame_end: int
     return Frame(positions=positions, numbers=numbers, cell=cell, pbc=header.pbc.copy())
 
 
-def _id_order(ids: np.ndarray) -> np.ndarray:
-    """The row order that sorts atoms by id: by counting where ids are dense (LAMMPS' 1..N,
-    or with a few gaps where atoms were deleted), else argsort (on 1M shuffled ids counting
+def _id_order(ids: np.ndarray, low: int, high: int) -> np.ndarray:
+    """The row order that sorts atoms by id (ids in [low, high]): by counting where ids are
+    dense (a few gaps where atoms were deleted), else argsort (on 1M shuffled ids counting
     measured 18 ms, argsort 117 ms). Raises _Bad for an id seen twice."""
-    low, high = int(ids.min()), int(ids.max())
     span = high - low + 1
     if span <= 4 * len(ids):
         order, repeated = _order_by_id(ids, low, span)
@@ -897,10 +933,10 @@ def scan_frames(path) -> list[FrameLocation]:
     started = time.perf_counter()
     locations = []
     with _File(path) as f:
-        src = _Source(f, 0, _BLOCK)
+        src = _Source(f, 0)
         try:
             while (header := _read_header(src)) is not None:
-                _, found, why = src.lines(header.n_atoms, keep=False)
+                found, why = src.skip_lines(header.n_atoms)
                 if found < header.n_atoms:
                     after = ("before the next ITEM line" if why == _AT_ITEM
                              else "before the end of the file (truncated)")
@@ -927,15 +963,14 @@ def read_frame(path, location: "FrameLocation | int", species: dict[int, str]) -
     """
     table = _species_table(species, path)
     if isinstance(location, FrameLocation):
-        offset, first_read, index = location.offset, location.size, location.index
-        frame_end = location.offset + location.size
+        offset, index, frame_end = location.offset, location.index, location.offset + location.size
     else:
-        offset, first_read, index, frame_end = operator.index(location), _BLOCK, None, None
+        offset, index, frame_end = operator.index(location), None, None
         if offset < 0:
             raise InputError(f"byte offset {offset} is negative: use an offset from scan_frames", path=path)
     with _File(path) as f:
         try:
-            src = _Source(f, offset, first_read)
+            src = _Source(f, offset)
             header = _read_header(src, offset=offset)
             if header is None:
                 raise _NoFrame(f"no frame at byte offset {offset}: the file ends before it")
@@ -957,7 +992,7 @@ def iter_frames(path, species: dict[int, str]):
     table = _species_table(species, path)
     index = 0
     with _File(path) as f:
-        src = _Source(f, 0, _BLOCK)
+        src = _Source(f, 0)
         while True:
             try:
                 header = _read_header(src)

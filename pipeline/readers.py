@@ -9,6 +9,7 @@ from . import ase_io
 from .errors import InputError
 
 LAMMPS_DUMP = "lammps-dump-text"
+EXTXYZ = "extxyz"
 _LAMMPS_SUFFIXES = (".lammpstrj", ".dump")
 
 
@@ -17,6 +18,7 @@ class FrameRef:
     index: int  # position of the frame in its file
     n_atoms: int
     offset: int = -1  # byte offset for random access, -1 where the format has none
+    size: int = -1  # bytes of the frame from offset
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,22 @@ class FrameSelection:
         return index >= self.start and (self.stop is None or index < self.stop) and (index - self.start) % self.step == 0
 
 
+def _lammps():
+    from . import lammps
+
+    return lammps
+
+
+def _extxyz():
+    from . import extxyz
+
+    return extxyz
+
+
+# formats read by our own readers (random access by byte offset); all others go through ASE
+_FAST_READERS = {LAMMPS_DUMP: _lammps, EXTXYZ: _extxyz}
+
+
 def resolve_format(path: Path, fmt: str | None) -> str:
     if not path.is_file():
         raise InputError("no such file", path=path)
@@ -62,11 +80,9 @@ def resolve_format(path: Path, fmt: str | None) -> str:
 
 def scan(path: Path, fmt: str, selection: FrameSelection) -> list[FrameRef]:
     """The selected frames of a file, with their atom counts."""
-    if fmt == LAMMPS_DUMP:
-        from . import lammps
-
-        located = lammps.scan_frames(path)
-        refs = [FrameRef(i, loc.n_atoms, loc.offset) for i, loc in enumerate(located) if selection.selects(i)]
+    if fmt in _FAST_READERS:
+        located = _FAST_READERS[fmt]().scan_frames(path)
+        refs = [FrameRef(i, loc.n_atoms, loc.offset, loc.size) for i, loc in enumerate(located) if selection.selects(i)]
     else:
         refs = [FrameRef(i, len(frame)) for i, frame in ase_io.iterate(path, fmt, selection.start, selection.stop)
                 if selection.selects(i)]
@@ -81,7 +97,14 @@ def read(path: Path, fmt: str, refs: list[FrameRef], species: dict | None):
         from . import lammps
 
         for ref in refs:
-            yield ref, lammps.read_frame(path, ref.offset, species or {}, frame=ref.index)
+            yield ref, lammps.read_frame(path, lammps.FrameLocation(ref.offset, ref.n_atoms, -1, ref.index, ref.size),
+                                         species or {})
+        return
+    if fmt == EXTXYZ:
+        from . import extxyz
+
+        for ref in refs:
+            yield ref, extxyz.read_frame(path, extxyz.FrameLocation(ref.offset, ref.n_atoms, ref.index, ref.size))
         return
     wanted = {ref.index: ref for ref in refs}
     for index, frame in ase_io.iterate(path, fmt, refs[0].index, refs[-1].index + 1):

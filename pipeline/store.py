@@ -48,6 +48,7 @@ _FRAME_ARRAYS = {
     "frame_source": ("int64", (), ()),
     "frame_index": ("int64", (), ()),
     "frame_offset": ("int64", (), ()),
+    "frame_size": ("int64", (), ()),
     "frame_cell": ("float64", (3, 3), ("vector", "xyz")),
     "frame_pbc": ("bool", (3,), ("axis",)),
 }
@@ -244,7 +245,7 @@ class DescriptorStore:
             "plan": {"n_environments": self.n_environments, "n_frames": self.n_frames, "n_regions": self.n_regions},
         })
 
-    def add_frames(self, source: int, indices, n_atoms, offsets) -> tuple[int, int]:
+    def add_frames(self, source: int, indices, n_atoms, offsets, sizes) -> tuple[int, int]:
         """Append frames of one source; returns the new frames' [first, last) frame ids."""
         n_atoms = np.asarray(n_atoms, dtype=np.int64)
         first_frame, first_row = self.n_frames, self.n_environments
@@ -259,6 +260,7 @@ class DescriptorStore:
         self.group["frame_source"][first_frame:last_frame] = source
         self.group["frame_index"][first_frame:last_frame] = np.asarray(indices, dtype=np.int64)
         self.group["frame_offset"][first_frame:last_frame] = np.asarray(offsets, dtype=np.int64)
+        self.group["frame_size"][first_frame:last_frame] = np.asarray(sizes, dtype=np.int64)
         return first_frame, last_frame
 
     def add_regions(self, regions: list[Region]) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from ._numba import PARALLEL_JIT
+from ._numba import JIT, PARALLEL_JIT
 from .kernels import log_kernel_sum
 from .params import ApproxParams, KernelParams
 from .validation import as_bandwidths, as_descriptor_pair, as_descriptors
@@ -129,10 +129,18 @@ def approx_delta_entropy(
     return delta_entropy_bracket(y, x, h, n_neighbors, graph_neighbors).dh
 
 
+@nb.njit(**JIT)
+def _listed_before(row, a):
+    for b in range(a):
+        if row[b] == row[a]:
+            return True
+    return False
+
+
 @nb.njit(**PARALLEL_JIT)
 def _truncated_log_sums(y, x, neighbors, inverse_two_h2):
     """Per query: log sum of the kernel over its listed neighbours (exact float64 distances),
-    the largest squared distance among them, and how many were listed (-1 marks none)."""
+    the largest squared distance among them, and how many distinct ones were listed."""
     n_y, n_listed = neighbors.shape
     n_h = inverse_two_h2.shape[0]
     log_sums = np.empty((n_y, n_h))
@@ -144,8 +152,8 @@ def _truncated_log_sums(y, x, neighbors, inverse_two_h2):
         nearest = np.inf
         for a in range(n_listed):
             j = neighbors[i, a]
-            if j < 0:
-                continue
+            if j < 0 or _listed_before(neighbors[i], a):
+                continue  # pynndescent pads with -1 and can list one point twice
             total = 0.0
             for d in range(y.shape[1]):
                 diff = np.float64(y[i, d]) - np.float64(x[j, d])

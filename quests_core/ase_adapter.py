@@ -36,8 +36,8 @@ def get_descriptors_multicomponent(dataset, k: int = DescriptorParams.k, cutoff:
     """Multicomponent descriptors (spec §1): per atom, [x1, x2] of all species, then [x1, x2]
     of each species' sub-lattice (chemical symbols sorted), width (S + 1)(2k - 1).
 
-    quests orders the same columns as all x1 blocks then all x2 blocks, and returns the plain
-    descriptor when S = 1; here every block keeps x1 next to x2 and S = 1 still adds its block.
+    quests orders the same columns as all x1 blocks then all x2 blocks (and fails on a
+    single-species dataset); here every block keeps x1 next to x2 and S = 1 adds its block.
     """
     frames = _frames(dataset)
     symbols = sorted(set(species) if species is not None else

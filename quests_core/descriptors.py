@@ -18,6 +18,7 @@ from .validation import as_cell_and_pbc, as_positions, check_cutoff, check_k
 DISTANCE_EPS = 1e-16  # added to r_ij before dividing (spec §1)
 PAIR_DISTANCE_EPS = 1e-15  # added to r_jl before dividing (spec §1)
 COINCIDENT_DISTANCE = 1e-8  # Å; closer atoms are reported as sitting at the same position
+MIN_PLANE_SPACING = 0.1  # Å; thinner periodic cells would need millions of images per atom
 
 
 def descriptor_width(k: int) -> int:
@@ -76,6 +77,10 @@ def _descriptors_single(positions, cell, pbc, k, cutoff) -> np.ndarray:
     if not pbc.any():
         return _descriptors_of_points(positions, len(positions), np.arange(len(positions)), k, cutoff)
     lattice = Lattice.of(cell, pbc)
+    for axis in np.flatnonzero(pbc):
+        if lattice.plane_spacing(axis) < MIN_PLANE_SPACING:
+            raise ValueError(f"cell is {lattice.plane_spacing(axis):.3g} Å thin along periodic axis {axis}: "
+                             f"below {MIN_PLANE_SPACING} Å no structure is physical (is the cell in Å?)")
     fractional = lattice.wrapped_fractional(positions)
     source = np.arange(len(positions))
     for axis in np.flatnonzero(pbc):

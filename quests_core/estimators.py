@@ -8,12 +8,18 @@ import numpy as np
 
 from .kernels import log_kernel_sum
 from .params import KernelParams
-from .validation import as_bandwidths
+from .validation import as_bandwidths, as_descriptors
 
 
 def _per_bandwidth(values: np.ndarray, h):
     """A float for one bandwidth given as a number, else the array over bandwidths."""
     return float(values[0]) if np.ndim(h) == 0 else values
+
+
+def _rows_by_bandwidth(values) -> np.ndarray:
+    """Per-environment values as (n_environments, n_bandwidths); a 1-D array is one bandwidth."""
+    values = np.asarray(values, dtype=np.float64)
+    return values.reshape(-1, 1) if values.ndim == 1 else values
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,7 @@ class EntropyPartial:
 
     @classmethod
     def from_log_p(cls, log_p) -> "EntropyPartial":
-        log_p = np.asarray(log_p, dtype=np.float64).reshape(len(log_p), -1)
+        log_p = _rows_by_bandwidth(log_p)
         return cls(len(log_p), log_p.sum(axis=0), np.logaddexp.reduce(-log_p, axis=0))
 
     def __add__(self, other: "EntropyPartial") -> "EntropyPartial":
@@ -60,7 +66,7 @@ class DeltaEntropyPartial:
 
     @classmethod
     def from_dh(cls, dh, overlap_eps: float = KernelParams.overlap_eps) -> "DeltaEntropyPartial":
-        dh = np.asarray(dh, dtype=np.float64).reshape(len(dh), -1)
+        dh = _rows_by_bandwidth(dh)
         return cls(len(dh), dh.sum(axis=0), dh.max(axis=0, initial=-np.inf), (dh > 0).sum(axis=0),
                    (dh < overlap_eps).sum(axis=0), overlap_eps)
 
@@ -92,12 +98,14 @@ class DeltaEntropyPartial:
 def entropy(x, h=KernelParams.bandwidth, *, block_size: int = KernelParams.block_size):
     """H(X) in nats: a float for one bandwidth, an array for several."""
     as_bandwidths(h)
+    x = as_descriptors(x, "x")
     return _per_bandwidth(EntropyPartial.from_log_p(log_kernel_sum(x, x, h, block_size=block_size)).entropy, h)
 
 
 def diversity(x, h=KernelParams.bandwidth, *, block_size: int = KernelParams.block_size):
     """D(X) = log sum_i 1/p(x_i|X) in nats: a float for one bandwidth, an array for several."""
     as_bandwidths(h)
+    x = as_descriptors(x, "x")
     return _per_bandwidth(EntropyPartial.from_log_p(log_kernel_sum(x, x, h, block_size=block_size)).diversity, h)
 
 
@@ -120,7 +128,7 @@ def overlap(y, x, h=KernelParams.bandwidth, eps: float = KernelParams.overlap_ep
 
 def grouped_delta_entropy_partials(dh, groups, overlap_eps: float = KernelParams.overlap_eps) -> dict[int, DeltaEntropyPartial]:
     """One DeltaEntropyPartial per group label (e.g. per frame) of the rows of dh."""
-    dh = np.asarray(dh, dtype=np.float64).reshape(len(dh), -1)
+    dh = _rows_by_bandwidth(dh)
     groups = np.asarray(groups)
     order = np.argsort(groups, kind="stable")
     labels, starts = np.unique(groups[order], return_index=True)
