@@ -1,9 +1,11 @@
 """ASE adapter: the one module of pipeline that imports ase. Reads any format ASE reads,
-streaming (ase.io.iread), into plain Frames."""
+streaming (ase.io.iread), into plain Frames, writes extended XYZ, and lends the periodic
+table (atomic_numbers, chemical_symbols) to the other modules."""
 
 from pathlib import Path
 
 import numpy as np
+from ase.data import atomic_numbers, chemical_symbols  # noqa: F401  (re-exported)
 
 from .errors import InputError
 from .frames import Frame

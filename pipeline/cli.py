@@ -32,7 +32,7 @@ def _positive_float(text: str) -> float:
 
 def _species_map(text: str) -> dict[int, str]:
     """'1=Cu,2=Ni' -> {1: 'Cu', 2: 'Ni'}"""
-    from ase.data import atomic_numbers
+    from .ase_io import atomic_numbers
 
     mapping = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _store_params(args):
-    from ase.data import atomic_numbers
+    from .ase_io import atomic_numbers
 
     from .store import StoreParams
 

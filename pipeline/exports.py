@@ -77,9 +77,7 @@ def _write_dump_frame(handle, index: int, frame: Frame, columns: dict[str, np.nd
     types = np.searchsorted(species, frame.numbers) + 1
     # d_NAME is LAMMPS' name for a per-atom custom double: ASE reads it back, OVITO shows it
     handle.write(f"ITEM: ATOMS id type element x y z {' '.join('d_' + name for name in columns)}\n")
-    from ase.data import chemical_symbols
-
-    symbols = np.array(chemical_symbols)[frame.numbers]
+    symbols = np.array(ase_io.chemical_symbols)[frame.numbers]
     table = np.column_stack([np.arange(1, len(frame) + 1), types, symbols, *positions.T.astype(str),
                              *[np.char.mod("%.10g", values) for values in columns.values()]])
     np.savetxt(handle, table, fmt="%s")

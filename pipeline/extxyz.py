@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from ase.data import atomic_numbers, chemical_symbols
+from .ase_io import atomic_numbers, chemical_symbols
 
 from .errors import InputError
 from .frames import Frame

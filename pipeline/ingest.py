@@ -84,6 +84,9 @@ def _plan(store: DescriptorStore, request: IngestRequest) -> None:
     for path in request.paths:
         path = Path(path)
         fmt = readers.resolve_format(path, request.fmt)
+        if fmt == readers.LAMMPS_DUMP and not request.species:
+            raise InputError("a LAMMPS dump names atom types, not elements: give each type its element with "
+                             "--species 1=Cu,2=Ni", path=path)
         record = source_record(path, fmt, str(request.frames), request.species)
         key = (record["sha256"], record["frames"], record["format"], tuple(sorted(record["species"].items())))
         if key in known:
