@@ -45,7 +45,7 @@ def write_lammps_dump(path: Path, frames) -> None:
         for step, atoms in enumerate(frames):
             lengths = np.diag(atoms.cell.array)
             handle.write(f"ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{len(atoms)}\nITEM: BOX BOUNDS pp pp pp\n")
-            handle.write("".join(f"0.0 {length!r}\n" for length in lengths))
+            handle.write("".join(f"0.0 {float(length)!r}\n" for length in lengths))
             handle.write("ITEM: ATOMS id type x y z\n")
             table = np.column_stack([np.arange(1, len(atoms) + 1), np.ones(len(atoms), dtype=int), atoms.positions])
             np.savetxt(handle, table, fmt=["%d", "%d", "%.8f", "%.8f", "%.8f"])
