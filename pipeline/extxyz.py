@@ -25,9 +25,9 @@ Values on the comment line are bare words, "quoted" (backslash escapes) or brack
 Speed: nothing loops over atoms in Python. `scan_frames` reads the two header lines of each
 frame and skips its atom lines by counting newlines in large blocks (a numba kernel);
 `read_frame` reads a frame's bytes in one call and parses the atom lines with a numba kernel
-that reads only the species and position columns. Numbers it cannot round exactly itself (17
-or more significant digits, or a decimal exponent beyond +-22) go to float(); ASE writes
-``%16.8f``, which never needs it.
+that reads only the species and position columns, with the number parser of
+`pipeline.textparse`. Numbers it cannot round exactly itself (17 or more significant digits,
+or a decimal exponent beyond +-22) go to float(); ASE writes ``%16.8f``, which never needs it.
 Measured against numpy and ASE by ``scripts/bench_extxyz.py``.
 
 Errors in the file raise `InputError` naming the file and the frame's 0-based index in it.
@@ -48,6 +48,7 @@ from .ase_io import atomic_numbers, chemical_symbols
 
 from .errors import InputError
 from .frames import Frame
+from .textparse import INEXACT, INVALID, parse_float
 
 __all__ = ["FrameLocation", "scan_frames", "read_frame", "iter_frames"]
 
@@ -130,90 +131,6 @@ def _count_lines(buf, start, end, n_wanted):
     return found, last + 1
 
 
-_POW10 = np.array([float(10 ** k) for k in range(23)])  # exact doubles
-_MANTISSA_CAP = 10 ** 17  # below it one more digit still fits in int64
-_EXACT_MANTISSA = 2 ** 53
-_INVALID, _EXACT, _INEXACT = 0, 1, 2
-_NAN = np.frombuffer(b"nan", np.uint8).copy()
-_INF = np.frombuffer(b"inf", np.uint8).copy()
-_INFINITY = np.frombuffer(b"infinity", np.uint8).copy()
-
-
-@numba.njit(**_JIT)
-def _lower_is(buf, i, word):
-    """buf[i:i + len(word)], lower-cased, equals word (lower-case letters)."""
-    if i + len(word) > buf.shape[0]:
-        return False
-    for k in range(len(word)):
-        if (buf[i + k] | 32) != word[k]:
-            return False
-    return True
-
-
-@numba.njit(**_JIT)
-def _parse_float(buf, i):
-    """The number whose text starts at buf[i] (a newline follows it in buf): (value, index past
-    it, state). state is _EXACT where value is what float() gives (Clinger's fast path: an
-    integer of at most 2**53 times an exact power of ten up to 1e22, one rounding), _INEXACT
-    where the text is a number that needs float() (value is then meaningless), _INVALID where
-    it is not a number. Takes [+-]digits[.digits][e[+-]digits], nan, inf and infinity."""
-    negative = buf[i] == 45
-    if negative or buf[i] == 43:
-        i += 1
-    mantissa = 0
-    exponent = 0
-    n_digits = 0
-    point = False
-    while True:
-        c = np.int64(buf[i])
-        if 48 <= c <= 57:
-            if mantissa < _MANTISSA_CAP:
-                mantissa = mantissa * 10 + (c - 48)
-                if point:
-                    exponent -= 1
-            elif not point:  # a digit dropped: the mantissa is already beyond 2**53, so _INEXACT
-                exponent += 1
-            n_digits += 1
-        elif c == 46 and not point:
-            point = True
-        else:
-            break
-        i += 1
-    if n_digits == 0:
-        sign = -1.0 if negative else 1.0
-        if point:
-            return 0.0, i, _INVALID
-        if _lower_is(buf, i, _NAN):
-            return np.nan, i + 3, _EXACT
-        if _lower_is(buf, i, _INFINITY):
-            return sign * np.inf, i + 8, _EXACT
-        if _lower_is(buf, i, _INF):
-            return sign * np.inf, i + 3, _EXACT
-        return 0.0, i, _INVALID
-    if (buf[i] | 32) == 101:  # e or E
-        i += 1
-        exponent_negative = buf[i] == 45
-        if exponent_negative or buf[i] == 43:
-            i += 1
-        written = 0
-        start = i
-        c = np.int64(buf[i])
-        while 48 <= c <= 57:
-            written = min(written * 10 + (c - 48), 1 << 30)
-            i += 1
-            c = np.int64(buf[i])
-        if i == start:
-            return 0.0, i, _INVALID
-        exponent += -written if exponent_negative else written
-    if mantissa == 0:
-        return (-0.0 if negative else 0.0), i, _EXACT
-    if mantissa > _EXACT_MANTISSA or not -22 <= exponent <= 22:
-        return 0.0, i, _INEXACT
-    value = float(mantissa)
-    value = value * _POW10[exponent] if exponent >= 0 else value / _POW10[-exponent]
-    return (-value if negative else value), i, _EXACT
-
-
 # what _parse_atoms does with a column
 _SKIP, _SYMBOL, _NUMBER, _X = 0, 1, 2, 3  # _X + axis for positions
 # what it returns
@@ -261,10 +178,10 @@ def _parse_atoms(buf, roles, positions, kinds, codes, slow, text):
                     i += 1
                 continue
             if role >= _X:
-                value, i, state = _parse_float(buf, i)
-                if state == _INVALID or buf[i] > 32:
+                value, i, state = parse_float(buf, i)
+                if state == INVALID or buf[i] > 32:
                     return _BAD_FLOAT, line, column, start, n_codes, n_slow, n_text
-                if state == _INEXACT:
+                if state == INEXACT:
                     slow[n_slow] = 3 * line + role - _X
                     n_slow += 1
                     for j in range(start, i):

@@ -8,6 +8,7 @@ written, so a run killed at any point resumes by computing the regions not marke
 
 import functools
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,8 @@ log = logging.getLogger("quests_pipeline")
 DEFAULT_CHUNK_ROWS = 16384
 DEFAULT_REGION_ROWS = 65536  # environments per task for frames of ordinary size
 DEFAULT_SPLIT_ATOMS = 200_000  # frames above this are split into slab domains, about this size each
+MIN_REGION_ROWS = 1024
+TASKS_PER_WORKER = 2
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,14 @@ class FrameTask:
 
 def ingest(request: IngestRequest, store_path: Path, client: Client) -> DescriptorStore:
     store = _open_or_create(store_path, request)
-    _plan(store, request)
+    n_workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
+    _plan(store, request, n_workers)
     pending = store.pending_regions()
     if not pending:
         log.info("%s: every region is already written; nothing to compute", store.path)
     # large frames are first stored in slab-layer order; their domains are planned from that
     _run(store, [region for region in pending if region.kind != DOMAIN], client)
-    _plan_domains(store, request.split_atoms)
+    _plan_domains(store, request.split_atoms, n_workers)
     _run(store, [region for region in store.pending_regions() if region.kind == DOMAIN], client)
     store.mark_complete()
     log.info("%s: complete, %d environments in %d frames", store.path, store.n_environments, store.n_frames)
@@ -78,7 +82,7 @@ def _open_or_create(path: Path, request: IngestRequest) -> DescriptorStore:
     return store
 
 
-def _plan(store: DescriptorStore, request: IngestRequest) -> None:
+def _plan(store: DescriptorStore, request: IngestRequest, n_workers: int) -> None:
     store.begin_plan()
     known = {(s["sha256"], s["frames"], s["format"], tuple(sorted(s["species"].items()))) for s in store.sources}
     for path in request.paths:
@@ -107,7 +111,10 @@ def _plan(store: DescriptorStore, request: IngestRequest) -> None:
         first_frame, _ = store.add_frames(source, [r.index for r in refs], [r.n_atoms for r in refs],
                                           [r.offset for r in refs], [r.size for r in refs])
         starts = store.array("frame_start")[first_frame:]
-        store.add_regions(_batch_regions(first_frame, starts, [r.n_atoms for r in refs], request.region_rows,
+        # at least TASKS_PER_WORKER tasks per worker, so every worker has work and the last is short
+        region_rows = min(request.region_rows,
+                          max(MIN_REGION_ROWS, math.ceil(sum(r.n_atoms for r in refs) / (TASKS_PER_WORKER * n_workers))))
+        store.add_regions(_batch_regions(first_frame, starts, [r.n_atoms for r in refs], region_rows,
                                          request.split_atoms))
         store.commit_plan([record])
         known.add(key)
@@ -167,8 +174,9 @@ def _batch_regions(first_frame: int, starts, n_atoms, region_rows: int, split_at
     return regions
 
 
-def _plan_domains(store: DescriptorStore, split_atoms: int) -> None:
-    """Domain regions for every split frame that has none yet (also after a resume)."""
+def _plan_domains(store: DescriptorStore, split_atoms: int, n_workers: int) -> None:
+    """Domain regions for every split frame that has none yet (also after a resume): about
+    split_atoms each, their number rounded up to a multiple of the workers."""
     planned = {region.frame_start for region in store.regions() if region.kind == DOMAIN}
     starts = store.array("frame_start")
     new = []
@@ -176,7 +184,9 @@ def _plan_domains(store: DescriptorStore, split_atoms: int) -> None:
         if frame in planned:
             continue
         layer_start = np.asarray(info["layer_start"], dtype=np.int64) + starts[frame]
-        for first, last in _group_layers(np.diff(layer_start), split_atoms):
+        n_atoms = int(layer_start[-1] - layer_start[0])
+        n_domains = math.ceil(math.ceil(n_atoms / split_atoms) / n_workers) * n_workers
+        for first, last in _group_layers(np.diff(layer_start), math.ceil(n_atoms / n_domains)):
             new.append(Region(-1, DOMAIN, int(layer_start[first]), int(layer_start[last]), frame, frame + 1, first, last))
     if new:
         store.add_regions(new)

@@ -43,10 +43,12 @@ NUMBER OF ATOMS lines by counting newlines over large byte blocks (a numba kerne
 4 MiB held, in a reused buffer) and parse each block with a numba kernel that converts only
 the id, type and position columns, with no line count first; atoms are then put in id order
 by placing each at row id - low (LAMMPS' ids 1..N, in any order), by counting (ids with a few
-gaps) or by argsort (sparse ids). Measured on one 1M-atom frame by ``scripts/bench_lammps.py``
-(a shared 2-core machine, so timings are noisy): the kernel parsed the atom lines in ~0.1 s
-of CPU where numpy.loadtxt took ~0.9 s and float(bytes.split()) ~1.5 s, and read_frame was
-12-20x faster than ase.io.read in wall time (13-15x in CPU time).
+gaps) or by argsort (sparse ids). Numbers come out exactly as float() reads them: the parser
+of `pipeline.textparse` rounds most itself and leaves the rest (17 or more significant digits,
+or a decimal exponent beyond +-22) to float(). Measured on one 1M-atom frame by
+``scripts/bench_lammps.py`` (a shared 2-core machine, so timings are noisy): the kernel parsed
+the atom lines in ~0.1 s of CPU where numpy.loadtxt took ~0.9 s and float(bytes.split())
+~1.5 s, and read_frame was 12-20x faster than ase.io.read in wall time (13-15x in CPU time).
 
 Errors in the file raise `InputError` naming the file and the frame's 0-based index in it.
 """
@@ -64,6 +66,7 @@ from .ase_io import atomic_numbers, chemical_symbols
 
 from .errors import InputError
 from .frames import Frame
+from .textparse import INEXACT, INVALID, parse_float, parse_int
 
 __all__ = ["FrameLocation", "scan_frames", "read_frame", "iter_frames"]
 
@@ -173,164 +176,31 @@ def _count_lines(buf, start, end, n_wanted):
     return k, i, _DONE
 
 
-_POW10 = np.array([float(10 ** k) for k in range(23)])  # exact doubles
-_MANTISSA_DIGITS_LIMIT = 10 ** 17  # below this, one more digit still fits in int64
-_NAN = np.frombuffer(b"nan", np.uint8).copy()
-_INF = np.frombuffer(b"inf", np.uint8).copy()
-_INFINITY = np.frombuffer(b"infinity", np.uint8).copy()
-
-
-@numba.njit(**_JIT)
-def _lower_is(buf, i, word):
-    """buf[i:i + len(word)], lower-cased, equals word (bytes of lower-case letters)."""
-    if i + len(word) > buf.shape[0]:
-        return False
-    for k in range(len(word)):
-        if (buf[i + k] | 32) != word[k]:
-            return False
-    return True
-
-
-@numba.njit(**_JIT)
-def _parse_float_careful(buf, i):
-    """_parse_float for what its fast path leaves: an exponent, a sign +, more than 18
-    digits, nan, inf, or no number at all (ok False)."""
-    negative = False
-    if buf[i] == 45 or buf[i] == 43:
-        negative = buf[i] == 45
-        i += 1
-    mantissa = 0
-    exponent = 0
-    n_digits = 0
-    d = np.int64(buf[i]) - 48
-    while 0 <= d <= 9:
-        if mantissa < _MANTISSA_DIGITS_LIMIT:
-            mantissa = mantissa * 10 + d
-        else:
-            exponent += 1
-        n_digits += 1
-        i += 1
-        d = np.int64(buf[i]) - 48
-    if d == -2:  # '.'
-        i += 1
-        d = np.int64(buf[i]) - 48
-        while 0 <= d <= 9:
-            if mantissa < _MANTISSA_DIGITS_LIMIT:
-                mantissa = mantissa * 10 + d
-                exponent -= 1
-            n_digits += 1
-            i += 1
-            d = np.int64(buf[i]) - 48
-    if n_digits == 0:
-        if _lower_is(buf, i, _NAN):
-            return np.nan, i + 3, True
-        if _lower_is(buf, i, _INFINITY):
-            return (-np.inf if negative else np.inf), i + 8, True
-        if _lower_is(buf, i, _INF):
-            return (-np.inf if negative else np.inf), i + 3, True
-        return 0.0, i, False
-    return _scale(buf, i, negative, mantissa, exponent)
-
-
-@numba.njit(**_JIT)
-def _scale(buf, i, negative, mantissa, exponent):
-    """Read the exponent part (e or E) that may follow at buf[i], and return
-    (+-mantissa * 10**exponent, index past it, ok)."""
-    if (buf[i] | 32) == 101:  # e or E
-        i += 1
-        exponent_negative = False
-        if buf[i] == 45 or buf[i] == 43:
-            exponent_negative = buf[i] == 45
-            i += 1
-        written = 0
-        exponent_digits = 0
-        d = np.int64(buf[i]) - 48
-        while 0 <= d <= 9:
-            if written < 100000:
-                written = written * 10 + d
-            exponent_digits += 1
-            i += 1
-            d = np.int64(buf[i]) - 48
-        if exponent_digits == 0:
-            return 0.0, i, False
-        exponent += -written if exponent_negative else written
-    value = float(mantissa)
-    if mantissa != 0 and exponent != 0:
-        if -22 <= exponent <= 22:
-            # powers of ten up to 1e22 are exact doubles: with mantissa <= 2**53 (exact too) this
-            # is one correctly rounded operation (Clinger's fast path), else two roundings
-            value = value * _POW10[exponent] if exponent > 0 else value / _POW10[-exponent]
-        elif -300 <= exponent <= 300:
-            value *= 10.0 ** float(exponent)  # libm pow: a few ulp at most
-        else:  # near the ends of the double range: in steps, so 10**exponent never overflows
-            while exponent > 22:
-                value *= 1e22
-                exponent -= 22
-            while exponent < -22:
-                value /= 1e22
-                exponent += 22
-            value = value * _POW10[exponent] if exponent >= 0 else value / _POW10[-exponent]
-    return (-value if negative else value), i, True
-
-
-@numba.njit(inline="always", **_JIT)
-def _parse_float(buf, i):
-    """The decimal number that starts at buf[i] (buf has a newline after it): (value, index
-    past it, ok). Correctly rounded for up to 15 significant digits and magnitudes from 1e-7
-    up (LAMMPS' %g output, and formats up to %.15g); otherwise within a few ulp. Reads nan,
-    inf and infinity in any case.
-
-    The fast path reads [-]digits[.digits] in one loop and ends in one division by an exact
-    power of ten; anything else (an exponent, a sign +, more than 18 digits, nan, something
-    malformed) is read again by _parse_float_careful.
-    """
-    start = i
-    negative = buf[i] == 45
-    if negative:
-        i += 1
-    mantissa = 0
-    n_digits = 0
-    point = -1
-    while True:
-        d = np.int64(buf[i]) - 48
-        if 0 <= d <= 9:
-            mantissa = mantissa * 10 + d  # wraps past 18 digits: those go the careful way
-            n_digits += 1
-        elif d == -2 and point < 0:  # '.'
-            point = n_digits
-        else:
-            break
-        i += 1
-    decimals = n_digits - point if point >= 0 else 0
-    if buf[i] <= 32 and 0 < n_digits <= 18 and decimals <= 22:
-        value = float(mantissa) / _POW10[decimals]  # mantissa <= 2**53: one rounding (Clinger)
-        return (-value if negative else value), i, True
-    return _parse_float_careful(buf, start)
-
-
-@numba.njit(inline="always", **_JIT)
-def _parse_int(buf, i):
-    """The decimal integer that starts at buf[i] (buf has a newline after it): (value, index
-    past it, ok)."""
-    negative = buf[i] == 45
-    if negative or buf[i] == 43:
-        i += 1
-    value = 0
-    n_digits = 0
-    d = np.int64(buf[i]) - 48
-    while 0 <= d <= 9:
-        value = value * 10 + d
-        n_digits += 1
-        i += 1
-        d = np.int64(buf[i]) - 48
-    return (-value if negative else value), i, 0 < n_digits <= 18
-
-
 _OK, _TRUNCATED, _TOO_FEW, _TOO_MANY, _BAD_INT, _BAD_FLOAT, _BAD_TYPE, _NON_FINITE = range(8)
 
 
 @numba.njit(**_JIT)
-def _parse_atoms(buf, start, first_line, roles, table, shift, matrix, ids, atoms):
+def _copy_positions(buf, i, roles, text, n_text):
+    """Append the texts of the position columns of the line at buf[i] (in column order), each
+    followed by a blank, to text[n_text:]; the new length of text."""
+    for column in range(roles.shape[0]):
+        while buf[i] <= 32:
+            i += 1
+        if roles[column] >= _X:
+            while buf[i] > 32:
+                text[n_text] = buf[i]
+                n_text += 1
+                i += 1
+            text[n_text] = 32
+            n_text += 1
+        else:
+            while buf[i] > 32:
+                i += 1
+    return n_text
+
+
+@numba.njit(**_JIT)
+def _parse_atoms(buf, start, first_line, roles, table, shift, matrix, ids, atoms, slow, text):
     """Parse atom lines first_line, first_line + 1, ... len(ids) - 1 from buf[start:], which
     ends with a newline: columns separated by blanks (bytes up to 32 other than the newline).
     roles[c] says what column c is: _ID, _TYPE, _X + axis, or _SKIP (stepped over, never read).
@@ -340,40 +210,51 @@ def _parse_atoms(buf, start, first_line, roles, table, shift, matrix, ids, atoms
     so that sorting by id gathers one 32-byte row per atom. (Writing each atom straight to row
     id - 1 instead was measured twice as slow: the scattered stores stall the parse.)
 
-    Returns (status, line, column, index, line_start): _OK (index: past the last line), or the
-    first problem on line `line`, which starts at buf[line_start]: _TRUNCATED (buf ends
-    before it; index = line_start), _TOO_FEW / _TOO_MANY values, _BAD_INT / _BAD_FLOAT for the
-    token at buf[index], _BAD_TYPE (type < 1), _NON_FINITE (a nan or inf coordinate). An ITEM
-    line among the atom lines fails as one of these.
+    A line with a coordinate that parse_float cannot round exactly (it needs float()) gets
+    its number here but not its position: slow[:n_slow] holds (line, index of its start in
+    buf) of each such line, and text[:n_text] the texts of their position columns, in column
+    order, each followed by a blank (slow holds len(ids) rows and text len(buf) bytes, so neither can overflow);
+    _parse_block fills in their positions.
+
+    Returns (status, line, column, index, line_start, n_slow, n_text): _OK (index: past the
+    last line), or the first problem on line `line`, which starts at buf[line_start]:
+    _TRUNCATED (buf ends before it; index = line_start), _TOO_FEW / _TOO_MANY values, _BAD_INT
+    / _BAD_FLOAT for the token at buf[index], _BAD_TYPE (type < 1), _NON_FINITE (a nan or inf
+    coordinate; one that needs float() is checked by _parse_block). An ITEM line among the atom
+    lines fails as one of these.
     """
     end = buf.shape[0]
     n_atoms = ids.shape[0]
     n_columns = roles.shape[0]
     n_types = table.shape[0]
+    n_slow = 0
+    n_text = 0
     i = start
     for line in range(first_line, n_atoms):
         line_start = i
         if i >= end:
-            return _TRUNCATED, line, 0, i, line_start
+            return _TRUNCATED, line, 0, i, line_start, n_slow, n_text
         atom_id = 0
         atom_type = 0
         x = y = z = 0.0
+        inexact = False
         for column in range(n_columns):
             c = buf[i]
             while c <= 32 and c != 10:
                 i += 1
                 c = buf[i]
             if c == 10:
-                return _TOO_FEW, line, column, i, line_start
+                return _TOO_FEW, line, column, i, line_start, n_slow, n_text
             role = roles[column]
             start = i
             if role == _SKIP:
                 while buf[i] > 32:
                     i += 1
             elif role >= _X:
-                value, i, ok = _parse_float(buf, i)
-                if not ok or buf[i] > 32:
-                    return _BAD_FLOAT, line, column, start, line_start
+                value, i, state = parse_float(buf, i)
+                if state == INVALID or buf[i] > 32:
+                    return _BAD_FLOAT, line, column, start, line_start, n_slow, n_text
+                inexact |= state == INEXACT
                 if role == _X:
                     x = value
                 elif role == _X + 1:
@@ -381,9 +262,9 @@ def _parse_atoms(buf, start, first_line, roles, table, shift, matrix, ids, atoms
                 else:
                     z = value
             else:
-                number, i, ok = _parse_int(buf, i)
+                number, i, ok = parse_int(buf, i)
                 if not ok or buf[i] > 32:
-                    return _BAD_INT, line, column, start, line_start
+                    return _BAD_INT, line, column, start, line_start, n_slow, n_text
                 if role == _ID:
                     atom_id = number
                 else:
@@ -393,12 +274,17 @@ def _parse_atoms(buf, start, first_line, roles, table, shift, matrix, ids, atoms
             i += 1
             c = buf[i]
         if c != 10:
-            return _TOO_MANY, line, n_columns, i, line_start
+            return _TOO_MANY, line, n_columns, i, line_start, n_slow, n_text
         i += 1
+        if inexact:  # recorded before the checks below: a non-finite position comes first
+            slow[n_slow, 0] = line
+            slow[n_slow, 1] = line_start
+            n_slow += 1
+            n_text = _copy_positions(buf, line_start, roles, text, n_text)
         if not (np.isfinite(x) and np.isfinite(y) and np.isfinite(z)):
-            return _NON_FINITE, line, 0, line_start, line_start
+            return _NON_FINITE, line, 0, line_start, line_start, n_slow, n_text
         if atom_type < 1:
-            return _BAD_TYPE, line, 0, line_start, line_start
+            return _BAD_TYPE, line, 0, line_start, line_start, n_slow, n_text
         ids[line] = atom_id
         number = table[atom_type] if atom_type < n_types else 0
         x -= shift[0]
@@ -408,7 +294,7 @@ def _parse_atoms(buf, start, first_line, roles, table, shift, matrix, ids, atoms
         atoms[line, 1] = x * matrix[0, 1] + y * matrix[1, 1] + z * matrix[2, 1]
         atoms[line, 2] = x * matrix[0, 2] + y * matrix[1, 2] + z * matrix[2, 2]
         atoms[line, 3] = number if number > 0 else -atom_type
-    return _OK, n_atoms, 0, i, i
+    return _OK, n_atoms, 0, i, i, n_slow, n_text
 
 
 @numba.njit(**_JIT)
@@ -764,6 +650,29 @@ def _atoms_error(block, header: _Header, status: int, line: int, column: int, in
     return f"{where}: cannot read {token!r} in column {header.columns[column]} as {kind}"
 
 
+def _parse_block(block, start: int, first_line: int, header: _Header, table, shift, matrix, ids, atoms, slow):
+    """_parse_atoms over block from start, then the positions of the lines whose numbers need
+    float(): its (status, line, column, index, line_start), where such a line that float()
+    makes non-finite is the first problem, as _NON_FINITE (they are all at or before `line`)."""
+    text = np.empty(len(block), dtype=np.uint8)  # np.empty: no page is touched unless written
+    status, line, column, index, line_start, n_slow, n_text = _parse_atoms(
+        block, start, first_line, header.roles, table, shift, matrix, ids, atoms, slow, text)
+    if n_slow:
+        values = np.fromiter(map(float, text[:n_text].tobytes().split()), dtype=np.float64, count=3 * n_slow)
+        xyz = np.empty((n_slow, 3))
+        xyz[:, header.roles[header.roles >= _X] - _X] = values.reshape(n_slow, 3)  # columns to x, y, z
+        finite = np.isfinite(xyz).all(axis=1)
+        if not finite.all():
+            line, line_start = (int(v) for v in slow[np.argmin(finite)])
+            return _NON_FINITE, line, 0, line_start, line_start
+        # as _parse_atoms computes them, operation for operation, so rounded the same
+        x, y, z = xyz[:, 0] - shift[0], xyz[:, 1] - shift[1], xyz[:, 2] - shift[2]
+        rows = slow[:n_slow, 0]
+        for axis in range(3):
+            atoms[rows, axis] = x * matrix[0, axis] + y * matrix[1, axis] + z * matrix[2, axis]
+    return status, line, column, index, line_start
+
+
 def _read_atoms(src: _Source, header: _Header, table: np.ndarray, frame_end: int | None = None) -> Frame:
     """Parse the NUMBER OF ATOMS lines after header as the file is read, a block of whole
     lines at a time (at most _MAX_BLOCK bytes held). frame_end: where scan_frames found the
@@ -776,12 +685,13 @@ def _read_atoms(src: _Source, header: _Header, table: np.ndarray, frame_end: int
         shift, matrix = header.origin, np.eye(3) * header.angstrom
     ids = np.empty(n, dtype=np.int64)
     atoms = np.empty((n, 4), dtype=np.float64)
+    slow = np.empty((n, 2), dtype=np.int64)  # lines whose numbers need float(), for _parse_block
     line = 0
     parsed_bytes = 0
     while True:
         block = src.buf[:src.complete_lines_end()]
-        status, line, column, index, line_start = _parse_atoms(
-            block, src.pos, line, header.roles, table, shift, matrix, ids, atoms)
+        status, line, column, index, line_start = _parse_block(
+            block, src.pos, line, header, table, shift, matrix, ids, atoms, slow)
         if status != _TRUNCATED:
             if status == _OK:
                 src.pos = index
@@ -791,8 +701,8 @@ def _read_atoms(src: _Source, header: _Header, table: np.ndarray, frame_end: int
         if not src.read_more(src.estimate(n - line, parsed_bytes, line), src.pos):
             if src.pos < src.end:  # the last line of the file has no newline: the parser needs one
                 block = np.append(src.buf[src.pos:src.end], np.uint8(10))
-                status, line, column, index, line_start = _parse_atoms(
-                    block, 0, line, header.roles, table, shift, matrix, ids, atoms)
+                status, line, column, index, line_start = _parse_block(
+                    block, 0, line, header, table, shift, matrix, ids, atoms, slow)
                 src.pos = src.end
             break
     if frame_end is not None and status != _OK and src.base + src.end < frame_end:
