@@ -213,8 +213,8 @@ def _parse_atoms(buf, start, first_line, roles, table, shift, matrix, ids, atoms
     A line with a coordinate that parse_float cannot round exactly (it needs float()) gets
     its number here but not its position: slow[:n_slow] holds (line, index of its start in
     buf) of each such line, and text[:n_text] the texts of their position columns, in column
-    order, each followed by a blank (slow holds len(ids) rows and text len(buf) bytes, so neither can overflow);
-    _parse_block fills in their positions.
+    order, each followed by a blank (slow holds len(ids) rows and text len(buf) bytes, so
+    neither can overflow); _parse_block fills in their positions.
 
     Returns (status, line, column, index, line_start, n_slow, n_text): _OK (index: past the
     last line), or the first problem on line `line`, which starts at buf[line_start]:

@@ -139,7 +139,9 @@ def main(argv=None) -> int:
 
         def kernel():
             ids, atoms = np.empty(n, np.int64), np.empty((n, 4))
-            _parse_atoms(np.frombuffer(block, np.uint8), 0, 0, roles, table, np.zeros(3), np.eye(3), ids, atoms)
+            buf = np.frombuffer(block, np.uint8)
+            _parse_atoms(buf, 0, 0, roles, table, np.zeros(3), np.eye(3), ids, atoms, np.empty((n, 2), np.int64),
+                         np.empty(len(buf), np.uint8))
             return atoms
 
         def loadtxt():

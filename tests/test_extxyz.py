@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 import structures
 from pipeline.errors import InputError
-from pipeline.extxyz import (_EXACT, _INEXACT, FrameLocation, _parse_float, iter_frames,
-                             read_frame, scan_frames)
+from pipeline.extxyz import FrameLocation, iter_frames, read_frame, scan_frames
+from pipeline.textparse import EXACT, INEXACT, parse_float
 
 
 def with_extras(atoms: Atoms, seed: int) -> Atoms:
@@ -165,9 +165,9 @@ def test_positions_equal_float_of_their_text(tmp_path):
        shape=st.sampled_from(["{!r}", "{:.8f}", "{:16.8f}", "{:.15e}", "{:.3g}", "{:.30f}"]))
 def test_parse_float_is_float_or_hands_over(value, shape):
     text = shape.format(value).strip()
-    parsed, stop, state = _parse_float(np.frombuffer(bytearray(text.encode() + b"\n"), np.uint8), 0)
-    assert stop == len(text) and state in (_EXACT, _INEXACT)
-    if state == _EXACT:
+    parsed, stop, state = parse_float(np.frombuffer(bytearray(text.encode() + b"\n"), np.uint8), 0)
+    assert stop == len(text) and state in (EXACT, INEXACT)
+    if state == EXACT:
         assert parsed == float(text) and np.signbit(parsed) == np.signbit(float(text))
 
 
