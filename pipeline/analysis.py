@@ -26,6 +26,7 @@ from quests_core import (
     log_kernel_sum,
 )
 
+from .cluster import use_worker_cores
 from .progress import Progress
 from .store import DescriptorStore
 
@@ -51,6 +52,7 @@ def _blocks(store: DescriptorStore, block_rows: int) -> list[Block]:
 
 
 def _tile(query: Block, reference: Block, bandwidths: np.ndarray) -> np.ndarray:
+    use_worker_cores()
     y = DescriptorStore.open(query.path).read_descriptors(query.start, query.stop)
     x = DescriptorStore.open(reference.path).read_descriptors(reference.start, reference.stop)
     return log_kernel_sum(y, x, bandwidths)
@@ -106,11 +108,13 @@ def _reduce_partials(finals: dict, n_environments: int):
 
 
 def _reference_index(paths: list[str], graph_neighbors: int):
+    use_worker_cores()
     x = np.concatenate([DescriptorStore.open(path).read_descriptors() for path in paths])
     return build_index(x, graph_neighbors, random_state=0)
 
 
 def _approx_block(query: Block, index, bandwidths: np.ndarray, n_neighbors: int, results: str, overlap_eps: float):
+    use_worker_cores()
     store = DescriptorStore.open(query.path, mode="r+")
     y = store.read_descriptors(query.start, query.stop)
     bracket = delta_entropy_bracket(y, index, bandwidths, n_neighbors)

@@ -17,16 +17,27 @@ def worker_environment(cores: int) -> dict:
     return {name: str(cores) for name in BLAS_THREAD_VARIABLES}
 
 
+_worker_cores: int | None = None  # set in each worker process by NumbaThreads
+
+
 class NumbaThreads(WorkerPlugin):
-    """One level of parallelism per worker process: numba gets the worker's cores."""
+    """One level of parallelism per worker process: numba gets the worker's cores. numba's
+    thread count is per calling thread, so tasks apply it with use_worker_cores()."""
 
     def __init__(self, cores: int):
         self.cores = cores
 
     def setup(self, worker) -> None:
+        global _worker_cores
+        _worker_cores = self.cores
+
+
+def use_worker_cores() -> None:
+    """In a task: let numba use this worker's cores, no more (a no-op outside such workers)."""
+    if _worker_cores is not None:
         import numba
 
-        numba.set_num_threads(max(1, min(self.cores, numba.config.NUMBA_NUM_THREADS)))
+        numba.set_num_threads(max(1, min(_worker_cores, numba.config.NUMBA_NUM_THREADS)))
 
 
 @contextlib.contextmanager

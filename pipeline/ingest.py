@@ -20,6 +20,7 @@ from quests_core.validation import as_cell_and_pbc, as_positions
 from quests_core.domains import SlabLayers, domain_descriptors, halo_layers, slab_layers
 
 from . import readers
+from .cluster import use_worker_cores
 from .errors import InputError
 from .progress import Progress
 from .store import DOMAIN, FRAMES, SPLIT_FRAME, DescriptorStore, Region, StoreParams, source_record
@@ -269,6 +270,7 @@ def _chunk_lock(prefix: str, chunk: int) -> Lock:
 
 def compute_region(store_path: str, region: Region, tasks: list[FrameTask], params: StoreParams, chunk_lock):
     """Worker side: descriptors of a region's whole frames, written to its rows of the store."""
+    use_worker_cores()
     store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
     columns = {name: [] for name in ("descriptors", "env_frame", "env_atom", "env_number", "env_position")}
     cells, pbcs = [], []
@@ -290,6 +292,7 @@ def compute_region(store_path: str, region: Region, tasks: list[FrameTask], para
 
 def compute_split_frame(store_path: str, region: Region, tasks: list[FrameTask], params: StoreParams, chunk_lock):
     """Worker side: store a large frame's atoms in slab-layer order, for its domain tasks."""
+    use_worker_cores()
     store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
     (task, frame), = list(_read_frames(tasks))
     _check_frame(frame, task)
@@ -317,6 +320,7 @@ def compute_split_frame(store_path: str, region: Region, tasks: list[FrameTask],
 
 def compute_domain(store_path: str, region: Region, task: FrameTask, params: StoreParams, slabs: SlabLayers, chunk_lock):
     """Worker side: descriptors of one slab domain of a split frame, from its stored layers."""
+    use_worker_cores()
     store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
     layer_start = np.asarray(store.split_frames[task.frame]["layer_start"]) + task.start
     wanted = [(region.layer_first, region.layer_last)] + [(layer, layer + 1) for layer, _ in
