@@ -249,7 +249,7 @@ def _run(store: DescriptorStore, regions: list[Region], client: Client) -> None:
             result = future.result()
             if region.kind != DOMAIN:
                 frames, cells, pbcs, split = result
-                store.write_frame_info(frames, cells, pbcs)
+                store.write_frame_info(frames[0], cells, pbcs)
                 if split is not None:
                     store.record_split_frame(region.frame_start, split)
             store.mark_done(region.index)

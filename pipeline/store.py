@@ -308,10 +308,10 @@ class DescriptorStore:
                 for name, values in columns.items():
                     self.group[name][piece_start:piece_stop] = values[piece_start - start : piece_stop - start]
 
-    def write_frame_info(self, frames: np.ndarray, cells: np.ndarray, pbcs: np.ndarray) -> None:
-        for frame, cell, pbc in zip(frames, cells, pbcs):
-            self.group["frame_cell"][frame] = cell
-            self.group["frame_pbc"][frame] = pbc
+    def write_frame_info(self, first_frame: int, cells: np.ndarray, pbcs: np.ndarray) -> None:
+        """Cells and pbc of consecutive frames from first_frame on, in one write each."""
+        self.group["frame_cell"][first_frame:first_frame + len(cells)] = cells
+        self.group["frame_pbc"][first_frame:first_frame + len(pbcs)] = pbcs
 
     def mark_done(self, region: int) -> None:
         self.group["region_done"][region] = True
