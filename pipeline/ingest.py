@@ -248,8 +248,8 @@ def _run(store: DescriptorStore, regions: list[Region], client: Client) -> None:
             region = futures[future]
             result = future.result()
             if region.kind != DOMAIN:
-                frames, cells, pbcs, split = result
-                store.write_frame_info(frames[0], cells, pbcs)
+                cells, pbcs, split = result
+                store.write_frame_info(region.frame_start, cells, pbcs)
                 if split is not None:
                     store.record_split_frame(region.frame_start, split)
             store.mark_done(region.index)
@@ -287,7 +287,7 @@ def compute_region(store_path: str, region: Region, tasks: list[FrameTask], para
         raise InputError(f"region {region.index} read {len(stacked['descriptors'])} environments, planned "
                          f"{region.stop - region.start}: did an input file change since the ingest started?")
     store.write_rows(region.start, stacked, chunk_lock)
-    return [task.frame for task in tasks], np.array(cells), np.array(pbcs), None
+    return np.array(cells), np.array(pbcs), None
 
 
 def compute_split_frame(store_path: str, region: Region, tasks: list[FrameTask], params: StoreParams, chunk_lock):
@@ -302,8 +302,7 @@ def compute_split_frame(store_path: str, region: Region, tasks: list[FrameTask],
         raise InputError(str(error), path=task.path, frame=task.ref.index) from None
     if slabs.n_layers < 2 or params.species:
         # too thin to split (or multicomponent): the whole frame here
-        compute_region(store_path, region, tasks, params, chunk_lock)
-        return [task.frame], frame.cell[None], frame.pbc[None], None
+        return compute_region(store_path, region, tasks, params, chunk_lock)
     layer = slabs.layer_of(frame.positions, frame.cell, frame.pbc)
     order = np.argsort(layer, kind="stable")
     store.write_rows(region.start, {
@@ -315,7 +314,7 @@ def compute_split_frame(store_path: str, region: Region, tasks: list[FrameTask],
     layer_start = np.concatenate([[0], np.cumsum(np.bincount(layer, minlength=slabs.n_layers))])
     split = {"axis": slabs.axis, "periodic": slabs.periodic, "n_layers": slabs.n_layers, "origin": slabs.origin,
              "thickness": float(slabs.thickness), "layer_start": layer_start.tolist()}
-    return [task.frame], frame.cell[None], frame.pbc[None], split
+    return frame.cell[None], frame.pbc[None], split
 
 
 def compute_domain(store_path: str, region: Region, task: FrameTask, params: StoreParams, slabs: SlabLayers, chunk_lock):
