@@ -20,8 +20,8 @@ from quests_core import (
     DeltaEntropyPartial,
     EntropyPartial,
     KernelParams,
+    adaptive_delta_entropy,
     build_index,
-    delta_entropy_bracket,
     grouped_delta_entropy_partials,
     log_kernel_sum,
 )
@@ -35,6 +35,7 @@ log = logging.getLogger("quests_pipeline")
 DEFAULT_BLOCK_ROWS = 16384
 MERGE_FAN_IN = 8
 DH_QUANTILES = (0.5, 0.9, 0.99)
+APPROX_ARRAYS = ("dh", "dh_min", "dh_max", "dh_error")
 
 
 @dataclass(frozen=True)
@@ -90,18 +91,21 @@ def exact_kernel_sums(client: Client, query: DescriptorStore, references: list[D
 
 
 def _reduce_partials(finals: dict, n_environments: int):
-    """Add up (EntropyPartial, DeltaEntropyPartial, per-frame partials) as blocks finish."""
+    """Add up each block's partials (entropy, dH, per-frame dH, and ApproxTotals in approximate
+    mode) as blocks finish."""
     progress = Progress("kernel sums", n_environments, "environments")
     totals = None
     for future in as_completed(finals):
-        entropy_part, dh_part, per_frame = future.result()
+        entropy_part, dh_part, per_frame, *approx = future.result()
         if totals is None:
-            totals = [entropy_part, dh_part, dict(per_frame)]
+            totals = [entropy_part, dh_part, dict(per_frame), *approx]
         else:
             totals[0] = totals[0] + entropy_part
             totals[1] = totals[1] + dh_part
             for frame, part in per_frame.items():
                 totals[2][frame] = totals[2][frame] + part if frame in totals[2] else part
+            if approx:
+                totals[3] = totals[3] + approx[0]
         block = finals[future]
         progress.advance(block.stop - block.start)
     return totals
@@ -113,31 +117,54 @@ def _reference_index(paths: list[str], graph_neighbors: int):
     return build_index(x, graph_neighbors, random_state=0)
 
 
-def _approx_block(query: Block, index, bandwidths: np.ndarray, n_neighbors: int, results: str, overlap_eps: float):
+def _approx_block(query: Block, index, bandwidths: np.ndarray, n_neighbors: int, tolerance: float, results: str,
+                  overlap_eps: float):
     use_worker_cores()
     store = DescriptorStore.open(query.path, mode="r+")
     y = store.read_descriptors(query.start, query.stop)
-    bracket = delta_entropy_bracket(y, index, bandwidths, n_neighbors)
+    estimate = adaptive_delta_entropy(y, index, bandwidths, n_neighbors, tolerance=tolerance)
     group = store.group[f"results/{results}"]
-    group["dh"][query.start:query.stop] = bracket.dh
-    group["dh_min"][query.start:query.stop] = bracket.dh_min
-    group["dh_max"][query.start:query.stop] = bracket.dh_max
+    for name in APPROX_ARRAYS:
+        values = getattr(estimate, name)
+        group[name][query.start:query.stop] = values if values.ndim == 2 else values[:, None]
     frames = store.group["env_frame"][query.start:query.stop]
-    return (EntropyPartial.from_log_p(-bracket.dh), DeltaEntropyPartial.from_dh(bracket.dh, overlap_eps),
-            grouped_delta_entropy_partials(bracket.dh, frames, overlap_eps))
+    n_uncertain = int((4 * estimate.dh_error > tolerance).sum())
+    bounds = (EntropyPartial.from_log_p(-estimate.dh_max), EntropyPartial.from_log_p(-estimate.dh_min))
+    return (EntropyPartial.from_log_p(-estimate.dh), DeltaEntropyPartial.from_dh(estimate.dh, overlap_eps),
+            grouped_delta_entropy_partials(estimate.dh, frames, overlap_eps),
+            ApproxTotals(n_uncertain, float(estimate.dh_error.sum()), *bounds))
+
+
+@dataclass(frozen=True)
+class ApproxTotals:
+    """What the approximate path adds to the partials: atoms whose interval of two standard
+    errors either side is wider than the tolerance, the summed standard errors, and the
+    entropy partials of the rigorous bracket's two ends."""
+
+    n_uncertain: int
+    sum_error: float
+    lowest: EntropyPartial  # from dh_max: p at its lower bound
+    highest: EntropyPartial  # from dh_min
+
+    def __add__(self, other: "ApproxTotals") -> "ApproxTotals":
+        return ApproxTotals(self.n_uncertain + other.n_uncertain, self.sum_error + other.sum_error,
+                            self.lowest + other.lowest, self.highest + other.highest)
 
 
 def approx_kernel_sums(client: Client, query: DescriptorStore, references: list[DescriptorStore], bandwidths,
                        results: str, *, n_neighbors: int = ApproxParams.n_neighbors,
+                       tolerance: float = ApproxParams.tolerance,
                        graph_neighbors: int = ApproxParams.graph_neighbors, block_rows: int = DEFAULT_BLOCK_ROWS,
                        overlap_eps: float = KernelParams.overlap_eps):
-    """Approximate dH (n nearest reference environments) with its bracket for every query
-    environment. The index is built once on a worker and copied to every worker once; tasks
-    on a worker share it. pynndescent compiles for about 40 s in each new worker process."""
+    """Adaptive approximate dH with its bracket and standard error for every query environment
+    (quests_core.adaptive_delta_entropy). The index (pynndescent graph and cluster partition)
+    is built once on a worker and copied to every worker once; tasks on a worker share it.
+    pynndescent compiles for about 40 s in each new worker process."""
     bandwidths = np.atleast_1d(np.asarray(bandwidths, dtype=np.float64))
     index = client.submit(_reference_index, [str(r.path) for r in references], graph_neighbors, pure=False)
     client.replicate([index])
-    finals = {client.submit(_approx_block, q, index, bandwidths, n_neighbors, results, overlap_eps, pure=False): q
+    finals = {client.submit(_approx_block, q, index, bandwidths, n_neighbors, tolerance, results, overlap_eps,
+                            pure=False): q
               for q in _blocks(query, block_rows)}
     return _reduce_partials(finals, query.n_environments)
 
@@ -148,7 +175,7 @@ def prepare_results(query: DescriptorStore, name: str, n_bandwidths: int, attrs:
     if name in group:
         del group[name]
     results = group.create_group(name)
-    names = ("dh", "dh_min", "dh_max") if attrs["method"] == "approx" else ("dh",)
+    names = APPROX_ARRAYS if attrs["method"] == "approx" else ("dh",)
     for array in names:
         results.create_array(array, shape=(query.n_environments, n_bandwidths), chunks=(query.chunk_rows, n_bandwidths),
                              dtype="float64", fill_value=np.nan, dimension_names=("environment", "bandwidth"))
@@ -160,23 +187,46 @@ def _listed(values: np.ndarray, scalar: bool):
     return float(values[0]) if scalar else values.tolist()
 
 
-def _kernel_sums(method: str, n_neighbors: int):
+def _kernel_sums(method: str, n_neighbors: int, tolerance: float):
     if method == "exact":
         return exact_kernel_sums
-    return lambda *args, **kwargs: approx_kernel_sums(*args, n_neighbors=n_neighbors, **kwargs)
+    return lambda *args, **kwargs: approx_kernel_sums(*args, n_neighbors=n_neighbors, tolerance=tolerance, **kwargs)
+
+
+def _approx_figures(approx: list, n_environments: int, tolerance: float, scalar: bool, entropy: bool) -> dict:
+    """Error figures of the approximate path for a summary (nothing for the exact one)."""
+    if not approx:
+        return {}
+    totals = approx[0]
+    figures = {
+        "tolerance": tolerance,
+        "n_uncertain": totals.n_uncertain,
+        "dh_error_mean": totals.sum_error / n_environments,
+    }
+    if totals.n_uncertain:
+        log.warning("%d of %d environments kept a standard error above %g / 4 nats after the most clusters allowed",
+                    totals.n_uncertain, n_environments, tolerance)
+    if entropy:
+        # H and D rise as p falls: the bracket's ends give rigorous bounds on both
+        figures["entropy_bounds"] = [_listed(totals.highest.entropy, scalar), _listed(totals.lowest.entropy, scalar)]
+        figures["diversity_bounds"] = [_listed(totals.highest.diversity, scalar),
+                                       _listed(totals.lowest.diversity, scalar)]
+    return figures
 
 
 def entropy_summary(client: Client, store: DescriptorStore, bandwidth, *, method: str = "exact",
-                    n_neighbors: int = ApproxParams.n_neighbors, results: str = "entropy",
-                    block_rows: int = DEFAULT_BLOCK_ROWS) -> dict:
-    """H and D of one store (reference = query, self terms included)."""
+                    n_neighbors: int = ApproxParams.n_neighbors, tolerance: float = ApproxParams.tolerance,
+                    results: str = "entropy", block_rows: int = DEFAULT_BLOCK_ROWS) -> dict:
+    """H and D of one store (reference = query, self terms included). In approximate mode the
+    summary adds the mean standard error of dH (the error of H is at most about that), rigorous
+    bounds on H and D, and the count of environments left above the tolerance."""
     bandwidths = np.atleast_1d(np.asarray(bandwidth, dtype=np.float64))
     scalar = np.ndim(bandwidth) == 0
     started = time.perf_counter()
     prepare_results(store, results, len(bandwidths), {"kind": "entropy", "bandwidth": bandwidths.tolist(), "method": method,
                                                       "references": [str(store.path)]})
-    entropy_part, _, _ = _kernel_sums(method, n_neighbors)(client, store, [store], bandwidths, results,
-                                                             block_rows=block_rows)
+    entropy_part, _, _, *approx = _kernel_sums(method, n_neighbors, tolerance)(client, store, [store], bandwidths,
+                                                                              results, block_rows=block_rows)
     store.group[f"results/{results}"].attrs.update({"complete": True})
     params = store.params
     return {
@@ -189,12 +239,14 @@ def entropy_summary(client: Client, store: DescriptorStore, bandwidth, *, method
         "k": params.k,
         "cutoff": params.cutoff,
         "store": str(store.path),
+        **_approx_figures(approx, entropy_part.n_environments, tolerance, scalar, entropy=True),
         "seconds": round(time.perf_counter() - started, 3),
     }
 
 
 def dh_summary(client: Client, query: DescriptorStore, references: list[DescriptorStore], bandwidth, *,
-               method: str = "exact", n_neighbors: int = ApproxParams.n_neighbors, results: str = "dh",
+               method: str = "exact", n_neighbors: int = ApproxParams.n_neighbors,
+               tolerance: float = ApproxParams.tolerance, results: str = "dh",
                overlap_eps: float = KernelParams.overlap_eps, block_rows: int = DEFAULT_BLOCK_ROWS) -> dict:
     """dH of every query environment against the references merged: statistics, novelty,
     overlap and per-frame aggregates."""
@@ -203,8 +255,8 @@ def dh_summary(client: Client, query: DescriptorStore, references: list[Descript
     started = time.perf_counter()
     prepare_results(query, results, len(bandwidths), {"kind": "dh", "bandwidth": bandwidths.tolist(), "method": method,
                                                       "references": [str(r.path) for r in references]})
-    _, dh_part, per_frame = _kernel_sums(method, n_neighbors)(client, query, references, bandwidths, results,
-                                                             block_rows=block_rows, overlap_eps=overlap_eps)
+    _, dh_part, per_frame, *approx = _kernel_sums(method, n_neighbors, tolerance)(
+        client, query, references, bandwidths, results, block_rows=block_rows, overlap_eps=overlap_eps)
     query.group[f"results/{results}"].attrs.update({"complete": True})
     dh = query.group[f"results/{results}/dh"][:]
     quantiles = np.quantile(dh, DH_QUANTILES, axis=0)
@@ -226,5 +278,6 @@ def dh_summary(client: Client, query: DescriptorStore, references: list[Descript
         "references": [str(r.path) for r in references],
         "frames": [{"frame": frame, "dh_mean": _listed(part.dh_mean, scalar), "dh_max": _listed(part.max_dh, scalar),
                     "novelty": _listed(part.novelty, scalar)} for frame, part in sorted(per_frame.items())],
+        **_approx_figures(approx, dh_part.n_environments, tolerance, scalar, entropy=False),
         "seconds": round(time.perf_counter() - started, 3),
     }

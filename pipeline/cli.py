@@ -7,12 +7,11 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .config import DTYPES, METHODS
 from .errors import InputError
 
 log = logging.getLogger("quests_pipeline")
 
-DTYPES = ("float64", "float32")
-METHODS = ("exact", "approx")
 DH_OUTPUTS = (".json", ".xyz", ".extxyz", ".lammpstrj", ".dump", ".zarr")
 
 
@@ -87,7 +86,11 @@ def _analysis_options() -> argparse.ArgumentParser:
                        metavar="H", help="kernel bandwidth(s) in 1/Å (default %(default)s)")
     group.add_argument("--method", choices=METHODS, default=METHODS[0], help="kernel sums (default %(default)s)")
     group.add_argument("-n", "--n-neighbors", type=_positive_int, default=ApproxParams.n_neighbors,
-                       help="nearest reference environments per query for --method approx (default %(default)s)")
+                       help="--method approx: nearest reference environments (pynndescent) whose clusters are "
+                            "always summed exactly (default %(default)s)")
+    group.add_argument("--tolerance", type=_positive_float, default=ApproxParams.tolerance,
+                       help="--method approx: add clusters until the +-2 standard error interval of dH is narrower "
+                            "than this, in nats (default %(default)s)")
     return options
 
 
@@ -146,6 +149,24 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("store", type=Path, metavar="STORE")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.set_defaults(handler=_inspect)
+
+    config_options = argparse.ArgumentParser(add_help=False)
+    config_options.add_argument("config", type=Path, metavar="CONFIG", help="audit config (YAML, see docs/config.md)")
+    config_options.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                                help="override a config value, e.g. kernel.bandwidth=0.03 or analyses[0].dataset=md "
+                                     "(the value is read as YAML; repeatable)")
+    run = commands.add_parser("run", parents=[config_options], help="run the analyses of an audit config",
+                              description="Run the analyses of an audit config: descriptors (stores reused when "
+                                          "their settings and sources match), H, D, dH, overlap and novelty, exports, "
+                                          "plots and summary.json in output.dir.")
+    run.add_argument("--resume", action="store_true", help="keep the analyses an earlier run of this config finished")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the plan (and a batch queue's job script) and exit without computing")
+    run.set_defaults(handler=_run)
+    validate = commands.add_parser("validate", parents=[config_options], help="check an audit config",
+                                   description="Check an audit config (keys, types, ranges, files, dataset names) "
+                                               "without running anything.")
+    validate.set_defaults(handler=_validate)
     return parser
 
 
@@ -212,7 +233,8 @@ def _entropy(args) -> int:
     store_dir = (args.output.parent if args.output else Path.cwd())
     with local_client(args.workers, args.scheduler) as client:
         store = open_or_ingest(args.input, _ingest_request(args), store_dir, client)
-        summary = entropy_summary(client, store, _bandwidth(args), method=args.method, n_neighbors=args.n_neighbors)
+        summary = entropy_summary(client, store, _bandwidth(args), method=args.method, n_neighbors=args.n_neighbors,
+                                  tolerance=args.tolerance)
     _emit(summary, args.output)
     return 0
 
@@ -220,7 +242,7 @@ def _entropy(args) -> int:
 def _dh(args) -> int:
     from quests_core import KernelParams
 
-    from .analysis import dh_summary
+    from .analysis import APPROX_ARRAYS, dh_summary
     from .cluster import local_client
     from .exports import write_extxyz, write_lammps_dump
     from .inputs import check_comparable, open_or_ingest
@@ -238,12 +260,12 @@ def _dh(args) -> int:
         references = [open_or_ingest(path, request, store_dir, client) for path in args.references]
         check_comparable(test, references)
         summary = dh_summary(client, test, references, _bandwidth(args), method=args.method,
-                             n_neighbors=args.n_neighbors, overlap_eps=eps)
+                             n_neighbors=args.n_neighbors, tolerance=args.tolerance, overlap_eps=eps)
     if args.command == "overlap":
         summary = {key: summary[key] for key in ("overlap", "overlap_eps", "n_environments", "bandwidth", "method", "k",
                                                  "cutoff", "store", "references")} | {"kind": "overlap"}
     results = test.group["results/dh"]
-    values = {name: results[name][:, 0] for name in ("dh", "dh_min", "dh_max") if name in results}
+    values = {name: results[name][:, 0] for name in APPROX_ARRAYS if name in results}
     values = {name.replace("dh", "dH", 1): column for name, column in values.items()}
     if suffix in (".xyz", ".extxyz"):
         write_extxyz(args.output, test, values)
@@ -295,6 +317,28 @@ def _inspect(args) -> int:
               f"{source['size']} bytes, sha256 {source['sha256'][:12]}...)")
     for skipped in summary["skipped_frames"]:
         print(f"skipped      {skipped}")
+    return 0
+
+
+def _run(args) -> int:
+    from .audit import plan_text, run_audit, summary_text
+    from .config import load_config
+
+    config = load_config(args.config, args.set)
+    if args.dry_run:
+        print(plan_text(config, resume=args.resume))
+        return 0
+    summary = run_audit(config, resume=args.resume)
+    print(summary_text(summary, config.output.dir))
+    return 0
+
+
+def _validate(args) -> int:
+    from .config import load_config
+
+    config = load_config(args.config, args.set)
+    print(f"{args.config}: valid ({len(config.datasets)} datasets, {len(config.analyses)} analyses, "
+          f"output in {config.output.dir})")
     return 0
 
 

@@ -1,20 +1,58 @@
-"""Dask clusters: the one module that creates or connects to them."""
+"""Dask clusters: the one module that creates or connects to them (and the one that imports
+dask-jobqueue).
+
+A cluster is described by a mapping, the `cluster` section of a configuration:
+
+- `{kind: local, workers: N}` (the default kind): a LocalCluster of worker processes sized to
+  the machine;
+- `{kind: address, address: tcp://HOST:PORT}`: a running scheduler;
+- `{kind: synchronous}`: one worker thread in this process, for debugging;
+- `{kind: slurm | pbs | sge | lsf | htcondor, ...}`: worker jobs through dask-jobqueue; every key
+  but `kind`, `jobs`, `adapt` and `start_timeout` goes straight to the cluster class, and
+  dask-jobqueue takes the keys not given from the user's ~/.config/dask/jobqueue.yaml.
+
+One level of parallelism everywhere: each worker process runs one Dask thread, and numba and
+BLAS get the process's cores.
+"""
 
 import contextlib
+import inspect
 import logging
 import os
+import time
+from collections.abc import Mapping
 
 from distributed import Client, LocalCluster, WorkerPlugin
+from distributed.core import Status
+
+from .errors import InputError
 
 log = logging.getLogger("quests_pipeline")
 
 BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+DEFAULT_KIND = "local"
+JOBQUEUE_CLUSTERS = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster",
+                     "htcondor": "HTCondorCluster"}
+KINDS = ("local", "address", "synchronous", *JOBQUEUE_CLUSTERS)
+DEFAULT_JOBS = 1  # jobs started when the section has neither jobs nor adapt; adapt's default minimum_jobs
+DEFAULT_PROCESSES = 1  # worker processes per job when neither the section nor jobqueue.yaml says
+DEFAULT_START_TIMEOUT = 600.0  # seconds to wait for the first worker of a batch queue or a running scheduler
+JOBQUEUE_OWN_KEYS = ("jobs", "adapt", "start_timeout")  # a batch-queue section's keys that are not dask-jobqueue's
+JOBQUEUE_RESERVED_KEYS = ("job_cls", "asynchronous", "loop", "n_workers")  # set by open_client (n_workers: by jobs)
+EXAMPLE = "e.g. cluster: {kind: slurm, cores: 8, memory: 32GB, walltime: '01:00:00', jobs: 4}"
 
 
 def worker_environment(cores: int) -> dict:
     """BLAS threads of a worker process = its cores (numba's are set by NumbaThreads: numba
     refuses a changed NUMBA_NUM_THREADS once it has started threads)."""
     return {name: str(cores) for name in BLAS_THREAD_VARIABLES}
+
+
+def job_environment(cores: int) -> dict:
+    """The environment a batch job exports before its worker processes start: numba's pool and
+    BLAS sized to the cores of one worker process."""
+    return {"NUMBA_NUM_THREADS": str(cores), **worker_environment(cores)}
 
 
 _worker_cores: int | None = None  # set in each worker process by NumbaThreads
@@ -56,4 +94,198 @@ def local_client(workers: int | None = None, scheduler: str | None = None):
                       env=worker_environment(cores)) as cluster, Client(cluster) as client:
         client.register_plugin(NumbaThreads(cores))
         log.info("local cluster: %d worker(s) x %d core(s), dashboard %s", workers, cores, client.dashboard_link)
+        yield client
+
+
+@contextlib.contextmanager
+def open_client(spec: Mapping | None = None):
+    """A Dask client on the cluster the `cluster` section `spec` describes (None or {} means
+    {kind: local}); the cluster is closed (its jobs cancelled) on exit. Returns once at least
+    one worker is connected. Raises InputError naming the key (`cluster.<key>`) for a bad
+    section, TimeoutError when no worker connects within start_timeout seconds."""
+    kind, options = _kind(spec)
+    if kind == "local":
+        _check_keys(kind, options, {"workers"})
+        workers = _positive_int(options, "workers") if "workers" in options else None
+        with local_client(workers) as client:
+            yield client
+    elif kind == "synchronous":
+        _check_keys(kind, options, set())
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+                Client(cluster) as client:
+            log.info("synchronous: one worker thread in this process, dashboard %s", client.dashboard_link)
+            yield client
+    elif kind == "address":
+        _check_keys(kind, options, {"address", "start_timeout"})
+        address = options.get("address")
+        if not isinstance(address, str) or not address:
+            raise InputError("the scheduler's address is needed, e.g. cluster: {kind: address, address: "
+                             "'tcp://10.0.0.1:8786'}", path="cluster.address")
+        timeout = _start_timeout(options)
+        with local_client(scheduler=address) as client:
+            _wait_for_a_worker(client, kind, timeout)
+            yield client
+    else:
+        with _jobqueue_client(kind, options) as client:
+            yield client
+
+
+def job_script(spec: Mapping) -> str:
+    """The job script a batch-queue cluster section would submit for each job, rendered without
+    submitting anything (the scheduler address in it is this dry run's own)."""
+    kind, options = _kind(spec)
+    if kind not in JOBQUEUE_CLUSTERS:
+        raise InputError(f"kind {kind} submits no job script; only {', '.join(JOBQUEUE_CLUSTERS)} do",
+                         path="cluster.kind")
+    _scaling(options)
+    _start_timeout(options)
+    cluster, _, _ = _jobqueue_cluster(kind, options)
+    with cluster:
+        return cluster.job_script()
+
+
+def _kind(spec: Mapping | None) -> tuple[str, dict]:
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, Mapping):
+        raise InputError(f"must be a mapping with a kind, e.g. cluster: {{kind: local}}; got {spec!r}", path="cluster")
+    options = dict(spec)
+    kind = options.pop("kind", DEFAULT_KIND)
+    if kind not in KINDS:
+        raise InputError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}", path="cluster.kind")
+    return kind, options
+
+
+def _check_keys(kind: str, options: dict, allowed: set) -> None:
+    for key in options:
+        if key not in allowed:
+            known = f"its keys: {', '.join(sorted(allowed))}" if allowed else "it takes no other key"
+            raise InputError(f"unknown key for kind {kind} ({known})", path=f"cluster.{key}")
+
+
+def _positive_int(options: dict, key: str, path: str = "cluster") -> int:
+    value = options[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"must be a whole number >= 1, got {value!r}", path=f"{path}.{key}")
+    return value
+
+
+def _start_timeout(options: dict) -> float:
+    value = options.get("start_timeout", DEFAULT_START_TIMEOUT)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InputError(f"must be a number of seconds > 0, got {value!r}", path="cluster.start_timeout")
+    return float(value)
+
+
+def _wait_for_a_worker(client: Client, kind: str, timeout: float, cluster=None) -> None:
+    """Return once a worker is connected. A job whose submission failed (dask-jobqueue logs the
+    queue's error) ends the wait at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.wait_for_workers(1, timeout=min(1.0, max(deadline - time.monotonic(), 0.1)))
+            return
+        except TimeoutError:
+            failed = [job for job in (cluster.workers.values() if cluster is not None else ()) if job.job_id is None]
+            if failed:  # cluster.workers holds a job once its submission has returned; a job id means it was accepted
+                for job in failed:  # dask-jobqueue leaves them "created", which closing the cluster asserts against
+                    job.status = Status.failed
+                raise RuntimeError(f"cluster.kind {kind}: submitting a worker job failed (the queue's error is "
+                                   f"logged above); a dry run prints the job script to check") from None
+            if time.monotonic() >= deadline:
+                waiting = "the worker jobs may still be queued or failed to start (their logs: log_directory)" \
+                    if cluster is not None else "the scheduler has no workers"
+                raise TimeoutError(f"cluster.kind {kind}: no Dask worker connected within {timeout:g} s: {waiting}; "
+                                   f"cluster.start_timeout sets how long to wait") from None
+
+
+def _jobqueue_keys(cluster_cls) -> set:
+    """Every keyword a dask-jobqueue cluster class and its job class take (theirs and their
+    dask-jobqueue bases')."""
+    from dask_jobqueue.core import Job, JobQueueCluster
+
+    keys = set()
+    for cls in (*cluster_cls.__mro__, *cluster_cls.job_cls.__mro__):
+        if issubclass(cls, (JobQueueCluster, Job)) and "__init__" in vars(cls):
+            keys.update(name for name, parameter in inspect.signature(cls.__init__).parameters.items()
+                        if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD))
+    return keys - {"self", "scheduler"}
+
+
+def _one_thread_job(job_cls):
+    """dask-jobqueue's job class with one Dask thread per worker process (the cores of the
+    process go to numba and BLAS instead)."""
+    return type(job_cls.__name__, (job_cls,), {"worker_process_threads": 1, "__module__": __name__})
+
+
+def _jobqueue_cluster(kind: str, options: dict):
+    """(the dask-jobqueue cluster of a section, worker processes per job, cores per worker
+    process). Starts its scheduler in this process and no job."""
+    import dask
+    import dask_jobqueue
+
+    cluster_cls = getattr(dask_jobqueue, JOBQUEUE_CLUSTERS[kind])
+    _check_keys(kind, options, _jobqueue_keys(cluster_cls) - set(JOBQUEUE_RESERVED_KEYS) | set(JOBQUEUE_OWN_KEYS))
+    kwargs = {key: value for key, value in options.items() if key not in JOBQUEUE_OWN_KEYS}
+    config = f"jobqueue.{kwargs.get('config_name', kind)}"
+    layout = {key: kwargs.get(key, dask.config.get(f"{config}.{key}", None)) for key in ("cores", "processes")}
+    if layout["processes"] is None:
+        layout["processes"] = DEFAULT_PROCESSES
+    if layout["cores"] is None:
+        raise InputError(f"the cores of one job are needed, here or in ~/.config/dask/jobqueue.yaml ({EXAMPLE})",
+                         path="cluster.cores")
+    cores, processes = _positive_int(layout, "cores"), _positive_int(layout, "processes")
+    if processes > cores:
+        raise InputError(f"{processes} worker processes cannot share {cores} core(s) of a job",
+                         path="cluster.processes")
+    prologue = kwargs.get("job_script_prologue", dask.config.get(f"{config}.job-script-prologue", None)) or []
+    if isinstance(prologue, str) or not all(isinstance(line, str) for line in prologue):
+        raise InputError(f"must be a list of shell lines, got {prologue!r}", path="cluster.job_script_prologue")
+    per_process = cores // processes
+    exports = [f"export {name}={value}" for name, value in job_environment(per_process).items()]
+    kwargs.update(cores=cores, processes=processes, job_script_prologue=[*prologue, *exports],
+                  job_cls=_one_thread_job(cluster_cls.job_cls))
+    try:
+        cluster = cluster_cls(**kwargs)
+    except (ValueError, TypeError) as error:
+        raise InputError(f"{cluster_cls.__name__} refused it: {error}", path="cluster") from error
+    return cluster, processes, per_process
+
+
+def _scaling(options: dict) -> dict:
+    """cluster.scale/adapt arguments from the section's jobs or adapt."""
+    if "jobs" in options and "adapt" in options:
+        raise InputError("give jobs (a fixed number) or adapt (a range), not both", path="cluster.adapt")
+    if "adapt" not in options:
+        return {"jobs": _positive_int(options, "jobs") if "jobs" in options else DEFAULT_JOBS}
+    adapt = options["adapt"]
+    if not isinstance(adapt, Mapping) or "maximum_jobs" not in adapt:
+        raise InputError(f"must be a mapping like {{minimum_jobs: 1, maximum_jobs: 8}}, got {adapt!r}",
+                         path="cluster.adapt")
+    for key in adapt:
+        if key not in ("minimum_jobs", "maximum_jobs"):
+            raise InputError("unknown key (adapt's keys: minimum_jobs, maximum_jobs)", path=f"cluster.adapt.{key}")
+    adapt = {"minimum_jobs": DEFAULT_JOBS, **adapt}
+    minimum, maximum = (_positive_int(adapt, key, "cluster.adapt") for key in ("minimum_jobs", "maximum_jobs"))
+    if maximum < minimum:
+        raise InputError(f"is below minimum_jobs ({minimum})", path="cluster.adapt.maximum_jobs")
+    return {"minimum_jobs": minimum, "maximum_jobs": maximum}
+
+
+@contextlib.contextmanager
+def _jobqueue_client(kind: str, options: dict):
+    scaling = _scaling(options)
+    timeout = _start_timeout(options)
+    cluster, processes, per_process = _jobqueue_cluster(kind, options)
+    with cluster, Client(cluster) as client:
+        client.register_plugin(NumbaThreads(per_process))
+        if "jobs" in scaling:
+            cluster.scale(jobs=scaling["jobs"])
+            jobs = f"{scaling['jobs']} job(s)"
+        else:
+            cluster.adapt(**scaling)
+            jobs = f"{scaling['minimum_jobs']} to {scaling['maximum_jobs']} job(s)"
+        log.info("%s cluster: %s of %d worker process(es) x %d core(s), dashboard %s", kind, jobs, processes,
+                 per_process, client.dashboard_link)
+        _wait_for_a_worker(client, kind, timeout, cluster)
         yield client

@@ -1,5 +1,5 @@
-"""Per-atom dH written for OVITO and ASE: extended XYZ (arrays dH, dH_min, dH_max) and LAMMPS
-text dumps (columns d_dH, d_dH_min, d_dH_max). Frames are rebuilt from the store: positions, numbers, cell, pbc,
+"""Per-atom dH written for OVITO and ASE: extended XYZ (arrays dH, and dH_min, dH_max, dH_error
+in approximate mode) and LAMMPS text dumps (columns d_dH, ...). Frames are rebuilt from the store: positions, numbers, cell, pbc,
 atoms back in their file order."""
 
 import os

@@ -6,9 +6,13 @@ approximate); never dask, zarr, yaml or ase at module level.
 """
 
 from .approximate import (
+    AdaptiveLogKernelSum,
     ApproxLogKernelSum,
     DeltaEntropyBracket,
+    DeltaEntropyEstimate,
     ReferenceIndex,
+    adaptive_delta_entropy,
+    adaptive_log_kernel_sum,
     approx_delta_entropy,
     approx_log_kernel_sum,
     build_index,
@@ -30,6 +34,7 @@ from .kernels import kernel_sum, log_kernel_sum
 from .params import ApproxParams, DescriptorParams, KernelParams
 
 __all__ = [
+    "AdaptiveLogKernelSum", "DeltaEntropyEstimate", "adaptive_delta_entropy", "adaptive_log_kernel_sum",
     "ApproxLogKernelSum", "ApproxParams", "DeltaEntropyBracket", "DeltaEntropyPartial", "DescriptorParams",
     "EntropyPartial", "KernelParams", "ReferenceIndex", "approx_delta_entropy", "approx_log_kernel_sum",
     "build_index", "compute_descriptors", "delta_entropy", "delta_entropy_bracket", "descriptor_width",

@@ -26,8 +26,22 @@ class KernelParams:
 
 @dataclass(frozen=True)
 class ApproxParams:
-    """Approximate kernel sums over the n nearest reference points (pynndescent)."""
+    """Approximate kernel sums.
 
-    n_neighbors: int = 3
+    Truncated (quests' method, quests' default n = 3): the n_neighbors nearest reference
+    points from a pynndescent graph of graph_neighbors neighbours per point. Adaptive (ours):
+    the reference split into about clusters_per_sqrt_n * sqrt(N) k-means clusters; the
+    clusters holding the n_neighbors nearest points and the n_probe nearest clusters summed
+    exactly, the rest estimated from a stratified sample of about sample_size reference
+    points; more clusters are added, up to max_probe, until the estimate's interval of two
+    standard errors either side is narrower than tolerance (nats).
+    """
+
+    n_neighbors: int = 10
     graph_neighbors: int = 10
     query_epsilon: float = 0.1
+    clusters_per_sqrt_n: float = 2.0
+    sample_size: int = 1024
+    n_probe: int = 3
+    max_probe: int = 32
+    tolerance: float = 0.1

@@ -144,3 +144,33 @@ def test_exports_read_back_by_ase(data, clients, tmp_path):
         np.testing.assert_allclose(frame.arrays["d_dH"], expected, rtol=1e-9)
         np.testing.assert_allclose(frame.get_scaled_positions(wrap=False), original.get_scaled_positions(wrap=False),
                                    atol=1e-8)
+
+
+def test_approximate_distributed_dh_and_entropy(data, clients, tmp_path):
+    # the adaptive approximate path on workers (index built once, replicated): every exact dH
+    # inside its bracket, close to exact, and H inside its rigorous bounds
+    client = clients[2]
+    cold = ingest(IngestRequest(paths=(data / "cold.extxyz",), params=PARAMS, chunk_rows=100), tmp_path / "c.zarr",
+                  client)
+    hot = ingest(IngestRequest(paths=(data / "hot.extxyz",), params=PARAMS, chunk_rows=100), tmp_path / "h.zarr",
+                 client)
+    x, y = get_descriptors(read(data / "cold.extxyz", index=":")), get_descriptors(read(data / "hot.extxyz", index=":"))
+
+    summary = dh_summary(client, hot, [cold], 0.015, method="approx", block_rows=200)
+    exact = delta_entropy(y, x, 0.015)
+    results = hot.group["results/dh"]
+    dh, dh_min, dh_max, dh_error = (results[name][:, 0] for name in ("dh", "dh_min", "dh_max", "dh_error"))
+    assert np.all((dh_min <= exact + 1e-9) & (exact <= dh_max + 1e-9))
+    assert np.median(np.abs(dh - exact)) < 0.05
+    assert summary["method"] == "approx" and summary["tolerance"] == 0.1
+    assert summary["n_uncertain"] == int((4 * dh_error > 0.1).sum())
+    assert summary["dh_error_mean"] == pytest.approx(dh_error.mean(), rel=1e-12)
+    assert summary["dh_mean"] == pytest.approx(dh.mean(), rel=1e-12)
+
+    summary = entropy_summary(client, cold, 0.015, method="approx", block_rows=200)
+    slack = 1e-12  # the bounds meet the exact value where everything was summed
+    low, high = summary["entropy_bounds"]
+    assert low - slack <= entropy(x, 0.015) <= high + slack
+    assert abs(summary["entropy"] - entropy(x, 0.015)) < 0.02
+    low, high = summary["diversity_bounds"]
+    assert low - slack <= diversity(x, 0.015) <= high + slack

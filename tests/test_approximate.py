@@ -39,7 +39,8 @@ def reference():
     """Thermal FCC Cu at three temperatures (768 environments) and its index."""
     x = np.concatenate([descriptors_of(structures.thermal_fcc_cu(repeat=4, sigma=s, seed=70 + i))
                         for i, s in enumerate([0.03, 0.07, 0.12])])
-    return x, quests_core.build_index(x, random_state=0)
+    # a sample smaller than the reference, so the adaptive sums have something to estimate
+    return x, quests_core.build_index(x, sample_size=128, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +218,93 @@ def test_approximate_input_errors(reference):
         quests_core.delta_entropy_bracket(x[:2, :31], index)
     with pytest.raises(ValueError, match="x contains NaN or inf"):
         quests_core.build_index(np.where(x == x[0, 0], np.nan, x))
+
+
+# --- adaptive kernel sums: clusters summed exactly near the query, a stratified sample far ---
+
+@pytest.mark.parametrize("n_neighbors", [0, 3, 10])
+def test_adaptive_bracket_always_holds(reference, queries, n_neighbors):
+    # every evaluated term is exact and the triangle inequality bounds the rest: no condition
+    # on the neighbours pynndescent finds
+    x, index = reference
+    exact = quests_core.log_kernel_sum(queries, x, HS)
+    sums = quests_core.adaptive_log_kernel_sum(queries, index, HS, n_neighbors)
+    tolerance = gemm_tolerance(queries, x, HS, np.float64)
+    assert sums.estimate.shape == sums.lower.shape == sums.upper.shape == (len(queries), 3)
+    assert sums.error.shape == sums.n_evaluated.shape == (len(queries),)
+    assert np.all(sums.lower <= exact + tolerance)
+    assert np.all(exact <= sums.upper + tolerance)
+    assert np.all((sums.lower <= sums.estimate + 1e-12) & (sums.estimate <= sums.upper + 1e-12))
+    assert np.all(sums.n_evaluated <= len(x))
+
+
+def test_adaptive_is_exact_when_every_cluster_is_summed(reference, queries):
+    x, index = reference
+    n_clusters = index.clusters.n_clusters
+    exact = quests_core.delta_entropy(queries, x, HS)
+    estimate = quests_core.adaptive_delta_entropy(queries, index, HS, n_probe=n_clusters, max_probe=n_clusters)
+    np.testing.assert_allclose(estimate.dh, exact, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(estimate.dh_min, exact, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(estimate.dh_error, 0.0)
+    np.testing.assert_array_equal(estimate.n_evaluated, len(x))
+
+
+def test_adaptive_is_accurate_where_truncation_fails():
+    # a cold crystal: hundreds of references within one bandwidth. Truncation to 3 neighbours
+    # is off by log(N / 3); the adaptive estimate is within its tolerance
+    x = np.concatenate([descriptors_of(structures.thermal_fcc_cu(repeat=4, sigma=s, seed=90 + i))
+                        for i, s in enumerate([0.02, 0.03, 0.04, 0.05])])
+    y = np.concatenate([descriptors_of(structures.thermal_fcc_cu(repeat=2, sigma=s, seed=95 + i))
+                        for i, s in enumerate([0.03, 0.06, 0.09])])
+    index = quests_core.build_index(x, sample_size=256, random_state=0)  # the default samples all of 1024
+    exact = quests_core.delta_entropy(y, x, 0.015)
+    truncated = quests_core.approx_delta_entropy(y, index, 0.015, 3)
+    adaptive = quests_core.adaptive_delta_entropy(y, index, 0.015)
+    assert np.median(truncated - exact) > 1.0
+    error = np.abs(adaptive.dh - exact)
+    assert np.median(error) < 0.05
+    assert np.mean(np.sign(adaptive.dh) == np.sign(exact)) >= 0.99
+    assert np.all((adaptive.dh_min <= exact + 1e-9) & (exact <= adaptive.dh_max + 1e-9))
+    # the standard error says how far off the estimate is: two of them cover most errors
+    assert np.mean(error <= 2 * adaptive.dh_error + 0.01) > 0.8
+    # it samples: far fewer exact terms than the reference holds
+    assert adaptive.n_evaluated.mean() < 0.8 * len(x)
+    # H of the reference itself, the estimate of the mean
+    self_estimate = quests_core.adaptive_delta_entropy(x, index, 0.015)
+    assert abs(self_estimate.dh.mean() - quests_core.delta_entropy(x, x, 0.015).mean()) < 0.02
+
+
+def test_adaptive_tolerance_buys_accuracy(reference, queries):
+    x, index = reference
+    exact = quests_core.delta_entropy(queries, x, 0.015)
+    loose = quests_core.adaptive_delta_entropy(queries, index, 0.015, tolerance=10.0, n_probe=1)
+    tight = quests_core.adaptive_delta_entropy(queries, index, 0.015, tolerance=0.01, n_probe=1,
+                                               max_probe=index.clusters.n_clusters)
+    assert tight.n_evaluated.mean() > loose.n_evaluated.mean()
+    assert np.all(4 * tight.dh_error <= 0.01 + 1e-12)
+    assert np.abs(tight.dh - exact).mean() < np.abs(loose.dh - exact).mean()
+
+
+def test_adaptive_pickled_index_and_bandwidths(reference, queries):
+    x, index = reference
+    clone = pickle.loads(pickle.dumps(index))
+    many = quests_core.adaptive_delta_entropy(queries, clone, [0.015, 0.05])
+    one = quests_core.adaptive_delta_entropy(queries, index, 0.015)
+    assert many.dh.shape == (len(queries), 2) and one.dh.shape == (len(queries),)
+    np.testing.assert_array_equal(quests_core.adaptive_delta_entropy(queries, index, 0.015).dh, one.dh)
+    # clusters are chosen on the worst bandwidth's error, so the 0.015 column may use more
+    np.testing.assert_array_less(one.n_evaluated, many.n_evaluated + 1)
+
+
+def test_adaptive_input_errors(reference):
+    x, index = reference
+    with pytest.raises(ValueError, match="need 1 <= n_probe <= max_probe, got n_probe=4, max_probe=2"):
+        quests_core.adaptive_log_kernel_sum(x[:2], index, n_probe=4, max_probe=2)
+    with pytest.raises(ValueError, match="tolerance must be > 0, got 0.0"):
+        quests_core.adaptive_delta_entropy(x[:2], index, tolerance=0.0)
+    with pytest.raises(ValueError, match="n_neighbors must be >= 0, got -1"):
+        quests_core.adaptive_log_kernel_sum(x[:2], index, 0.015, -1)
+    with pytest.raises(ValueError, match="n_clusters must be >= 1, got 0"):
+        quests_core.build_index(x, n_clusters=0)
+    with pytest.raises(ValueError, match="sample_size must be >= 1, got 0"):
+        quests_core.build_index(x, sample_size=0)
