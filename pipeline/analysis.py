@@ -9,6 +9,7 @@ EntropyPartial / DeltaEntropyPartial, overall and per frame), which the client a
 """
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -34,6 +35,8 @@ log = logging.getLogger("quests_pipeline")
 
 DEFAULT_BLOCK_ROWS = 16384
 MERGE_FAN_IN = 8
+RESULT_CHUNK_ROWS = 4096  # rows per chunk of a results array; query blocks are whole chunks of it
+TASKS_PER_WORKER = 4  # tiles (exact) or query blocks (approximate) per worker, at least
 DH_QUANTILES = (0.5, 0.9, 0.99)
 APPROX_ARRAYS = ("dh", "dh_min", "dh_max", "dh_error")
 
@@ -45,11 +48,18 @@ class Block:
     stop: int
 
 
-def _blocks(store: DescriptorStore, block_rows: int) -> list[Block]:
-    """Row blocks of a store, aligned with its chunks so no two blocks share one."""
-    rows = max(block_rows // store.chunk_rows, 1) * store.chunk_rows
-    return [Block(str(store.path), start, min(start + rows, store.n_environments))
-            for start in range(0, store.n_environments, rows)]
+def _blocks(store: DescriptorStore, block_rows: int, n_pieces: int = 1, align: int = 1) -> list[Block]:
+    """At least n_pieces row blocks of a store, of at most about block_rows rows, equal in size
+    up to a multiple of align (query blocks align with the results' chunks, so no two tasks
+    write one chunk)."""
+    n = store.n_environments
+    pieces = max(math.ceil(n / block_rows), n_pieces, 1)
+    rows = max(math.ceil(math.ceil(n / pieces) / align) * align, 1)
+    return [Block(str(store.path), start, min(start + rows, n)) for start in range(0, n, rows)]
+
+
+def _n_workers(client: Client) -> int:
+    return max(len(client.scheduler_info().get("workers", {})), 1)
 
 
 def _tile(query: Block, reference: Block, bandwidths: np.ndarray) -> np.ndarray:
@@ -78,8 +88,11 @@ def exact_kernel_sums(client: Client, query: DescriptorStore, references: list[D
     """log p(y|X) of every query environment against the union of the reference stores,
     written as dh to the query store's results group; returns the summed partials."""
     bandwidths = np.atleast_1d(np.asarray(bandwidths, dtype=np.float64))
-    query_blocks = _blocks(query, block_rows)
-    reference_blocks = [block for reference in references for block in _blocks(reference, block_rows)]
+    query_blocks = _blocks(query, block_rows, align=RESULT_CHUNK_ROWS)
+    # enough tiles of even size to keep every worker busy to the end
+    reference_pieces = math.ceil(TASKS_PER_WORKER * _n_workers(client) / len(query_blocks))
+    reference_blocks = [block for reference in references
+                        for block in _blocks(reference, block_rows, math.ceil(reference_pieces / len(references)))]
     finals = {}
     for q in query_blocks:
         parts = [client.submit(_tile, q, r, bandwidths, pure=False) for r in reference_blocks]
@@ -163,9 +176,10 @@ def approx_kernel_sums(client: Client, query: DescriptorStore, references: list[
     bandwidths = np.atleast_1d(np.asarray(bandwidths, dtype=np.float64))
     index = client.submit(_reference_index, [str(r.path) for r in references], graph_neighbors, pure=False)
     client.replicate([index])
+    query_blocks = _blocks(query, block_rows, TASKS_PER_WORKER * _n_workers(client), align=RESULT_CHUNK_ROWS)
     finals = {client.submit(_approx_block, q, index, bandwidths, n_neighbors, tolerance, results, overlap_eps,
                             pure=False): q
-              for q in _blocks(query, block_rows)}
+              for q in query_blocks}
     return _reduce_partials(finals, query.n_environments)
 
 
@@ -177,7 +191,8 @@ def prepare_results(query: DescriptorStore, name: str, n_bandwidths: int, attrs:
     results = group.create_group(name)
     names = APPROX_ARRAYS if attrs["method"] == "approx" else ("dh",)
     for array in names:
-        results.create_array(array, shape=(query.n_environments, n_bandwidths), chunks=(query.chunk_rows, n_bandwidths),
+        results.create_array(array, shape=(query.n_environments, n_bandwidths),
+                             chunks=(min(RESULT_CHUNK_ROWS, max(query.n_environments, 1)), n_bandwidths),
                              dtype="float64", fill_value=np.nan, dimension_names=("environment", "bandwidth"))
     results.attrs.update({**attrs, "complete": False})
 
