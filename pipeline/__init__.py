@@ -7,3 +7,5 @@ try:
     __version__ = version("quests-pipeline")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"  # console and run.log alike

@@ -1,6 +1,7 @@
 """ASE adapter: the one module of pipeline that imports ase. Reads any format ASE reads,
-streaming (ase.io.iread), into plain Frames, writes extended XYZ, and lends the periodic
-table (atomic_numbers, chemical_symbols) to the other modules."""
+streaming (ase.io.iread), into plain Frames, writes extended XYZ, lends the periodic table
+(atomic_numbers, chemical_symbols) to the other modules, and runs the EMT molecular dynamics
+that makes example and benchmark data."""
 
 from pathlib import Path
 
@@ -68,3 +69,38 @@ def write_extxyz(path: Path, frames_and_values) -> None:
             yield structure
 
     write(str(path), atoms(), format="extxyz")
+
+
+def write_structures(path: Path, structures: list) -> None:
+    """Write ase.Atoms structures as extended XYZ."""
+    from ase.io import write
+
+    write(str(path), structures, format="extxyz")
+
+
+def md_frames(temperature: float, n_frames: int, *, element: str = "Cu", size: int = 3, interval: int = 20,
+              equilibration: int = 200, melt_at: float | None = None, seed: int = 0, timestep_fs: float = 5.0):
+    """ase.Atoms frames of Langevin MD (ASE's EMT calculator) of a cubic fcc supercell of
+    size**3 cells at `temperature` (K), deterministic from seed. With melt_at, the crystal is
+    first held at that temperature until it melts, then brought to `temperature`."""
+    from ase import units
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    atoms = bulk(element, "fcc", cubic=True) * (size, size, size)
+    atoms.calc = EMT()
+    rng = np.random.default_rng(seed)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=melt_at or temperature, rng=rng)
+    if melt_at:
+        Langevin(atoms, timestep_fs * units.fs, temperature_K=melt_at, friction=0.02, fixcm=False, rng=rng).run(400)
+    dynamics = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature, friction=0.02, fixcm=False, rng=rng)
+    dynamics.run(equilibration)
+    frames = []
+    for _ in range(n_frames):
+        dynamics.run(interval)
+        frame = atoms.copy()
+        frame.calc = None
+        frames.append(frame)
+    return frames

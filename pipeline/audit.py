@@ -13,12 +13,11 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from . import plots
+from . import LOG_FORMAT, plots
 from .analysis import APPROX_ARRAYS, dh_summary, entropy_summary
 from .cluster import JOBQUEUE_CLUSTERS, job_script, open_client
 from .config import AuditConfig, config_dict, config_yaml
@@ -31,7 +30,6 @@ from .store import DescriptorStore
 
 log = logging.getLogger("quests_pipeline")
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 EXPORTS = {EXTXYZ: (".extxyz", write_extxyz), LAMMPS_DUMP: (".lammpstrj", write_lammps_dump)}
 OVERLAP_KEYS = ("dataset", "reference", "overlap", "overlap_eps", "n_environments", "bandwidth", "method", "k",
                 "cutoff", "seconds")
@@ -47,14 +45,14 @@ def _digest(value) -> str:
 
 def data_path(config: AuditConfig, example: str) -> Path:
     """Where an example dataset is generated, named by its recipe."""
-    return Path(config.output.dir) / "data" / f"{example}-{_digest(asdict(EXAMPLES[example]))}.extxyz"
+    return Path(config.output.dir) / "data" / f"{example}-{_digest(EXAMPLES[example])}.extxyz"
 
 
 def store_path(config: AuditConfig, name: str) -> Path:
     """The store of a dataset, named by a hash of what its descriptors depend on."""
     dataset = config.datasets[name]
     if dataset.generate:
-        sources = [{"generate": dataset.generate, "recipe": asdict(EXAMPLES[dataset.generate])}]
+        sources = [{"generate": dataset.generate, "recipe": EXAMPLES[dataset.generate]}]
         stem = dataset.generate
     else:
         sources = [{"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
@@ -252,7 +250,6 @@ def run_audit(config: AuditConfig, *, resume: bool = False) -> dict:
     try:
         log.info("run %s%s in %s", config.name, " (resume)" if resume else "", directory)
         with open_client(config.cluster.spec) as client:  # checks the cluster options before anything changes
-            log.info("Dask dashboard: %s", client.dashboard_link)
             if not resume:
                 for name in RESULTS:
                     target = directory / name

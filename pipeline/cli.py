@@ -6,7 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import LOG_FORMAT, __version__
 from .config import DTYPES, METHODS
 from .errors import InputError
 
@@ -149,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("store", type=Path, metavar="STORE")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.set_defaults(handler=_inspect)
+
+    from .cli_tools import add_tool_commands  # here: cli_tools imports this module's helpers
+
+    add_tool_commands(commands, {"analysis": _analysis_options(), "input": _input_options(),
+                                 "descriptor": _descriptor_options(), "cluster": _cluster_options()})
 
     config_options = argparse.ArgumentParser(add_help=False)
     config_options.add_argument("config", type=Path, metavar="CONFIG", help="audit config (YAML, see docs/config.md)")
@@ -346,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s")
+                        format=LOG_FORMAT)
     if not args.verbose:
         import distributed  # noqa: F401  (configures its loggers on import; quieten them after)
 

@@ -145,7 +145,7 @@ def main(argv=None) -> int:
         n_atoms = 256 * args.frames
         ours, frames = best_of(args.repeat, lambda: list(iter_frames(trajectory)))
         theirs, references = best_of(args.ase_repeat, lambda: ase.io.read(trajectory, index=":", format="extxyz"))
-        compare(f"trajectory iter_frames", n_atoms, ours, theirs,
+        compare("trajectory iter_frames", n_atoms, ours, theirs,
                 len(frames) == len(references) and all(map(same, frames, references)))
         locations = scan_frames(trajectory)
         seconds, _ = best_of(args.repeat, lambda: [read_frame(trajectory, loc) for loc in locations])

@@ -159,7 +159,7 @@ def test_run_directory(first_run, data):
         content = (directory / "plots" / name).read_bytes()
         assert content.startswith(PNG) and len(content) > 10_000, name
     log = last_run_log(directory)
-    assert re.search(r"Dask dashboard: http://\S+/status", log)
+    assert re.search(r"dashboard http://\S+/status", log)
     assert re.search(r"descriptors: 648/648 environments", log)  # progress, logged when not on a terminal
     assert re.search(r"kernel sums: 432/432 environments", log)
     assert log.count("computing descriptors into") == 3
