@@ -88,9 +88,12 @@ def exact_kernel_sums(client: Client, query: DescriptorStore, references: list[D
     """log p(y|X) of every query environment against the union of the reference stores,
     written as dh to the query store's results group; returns the summed partials."""
     bandwidths = np.atleast_1d(np.asarray(bandwidths, dtype=np.float64))
-    query_blocks = _blocks(query, block_rows, align=RESULT_CHUNK_ROWS)
-    # enough tiles of even size to keep every worker busy to the end
-    reference_pieces = math.ceil(TASKS_PER_WORKER * _n_workers(client) / len(query_blocks))
+    # enough tiles of even size to keep every worker busy to the end: query blocks of whole
+    # results chunks first, then the references cut to make up the count
+    n_tasks = TASKS_PER_WORKER * _n_workers(client)
+    query_blocks = _blocks(query, block_rows, min(math.ceil(query.n_environments / RESULT_CHUNK_ROWS), n_tasks),
+                           align=RESULT_CHUNK_ROWS)
+    reference_pieces = math.ceil(n_tasks / len(query_blocks))
     reference_blocks = [block for reference in references
                         for block in _blocks(reference, block_rows, math.ceil(reference_pieces / len(references)))]
     finals = {}

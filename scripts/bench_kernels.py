@@ -21,7 +21,6 @@
 import argparse
 import json
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -166,8 +165,14 @@ def approximate_at_scale(args, work: Path) -> dict:
     out["ours"]["bracket_contains_exact"] = float(np.mean((ours.dh_min[sample] <= exact + 1e-9)
                                                           & (exact <= ours.dh_max[sample] + 1e-9)))
     out["quests"] = accuracy(theirs[sample], exact)
-    out["peak_rss_this_process_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_this_process_mb"] = peak_rss_mb()
     return out
+
+
+def peak_rss_mb() -> float:
+    """VmHWM of the calling process (in a worker: that worker's peak)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
 
 
 def worker_rss(args, work: Path) -> dict:
@@ -183,7 +188,7 @@ def worker_rss(args, work: Path) -> dict:
         started = time.perf_counter()
         summary = dh_summary(client, stores[1], [stores[0]], BANDWIDTH, method="approx")
         seconds = time.perf_counter() - started
-        peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        peaks = client.run(peak_rss_mb)
     return {"pipeline_approx_s": seconds, "pipeline_queries_per_s": stores[1].n_environments / seconds,
             "worker_peak_rss_mb": sorted(peaks.values()), "n_uncertain": summary["n_uncertain"]}
 
