@@ -6,15 +6,12 @@ writes the summary (JSON), frames (extended XYZ) or a plot (PNG)."""
 import argparse
 import contextlib
 import json
-import logging
 from pathlib import Path
 
 from quests_core import COMPRESSION_METHODS, ToolParams
 
 from .cli import _bandwidth, _emit, _ingest_request, _positive_int
 from .errors import InputError
-
-log = logging.getLogger("quests_pipeline")
 
 SUMMARY_SUFFIXES = (".json",)
 FRAME_SUFFIXES = (".xyz", ".extxyz")
@@ -159,6 +156,9 @@ def _client(args, paths: list[Path], needed: bool):
     from .cluster import local_client
     from .inputs import is_store
 
+    for path in paths:
+        if not path.exists():  # before starting a cluster for nothing
+            raise InputError("no such file", path=path)
     if needed or not all(is_store(path) for path in paths):
         with local_client(args.workers, args.scheduler) as client:
             yield client

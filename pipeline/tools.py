@@ -378,7 +378,7 @@ def information_gap_summary(store: DescriptorStore, *, subset: DescriptorStore |
     started = time.perf_counter()
     _non_empty(store)
     if (subset is None) == (frames is None):
-        raise InputError("give the subset either as a dataset or as frame indices, not both")
+        raise InputError("give the subset as exactly one of a dataset and frame indices")
     bandwidths, scalar = _bandwidths(bandwidth)
     if subset is not None:
         check_comparable(store, [subset])
@@ -410,7 +410,7 @@ def bandwidth_summary(store: DescriptorStore | None = None, *, volume: float | N
     """quests' bandwidth rule (spec §3) for an atomic volume in Å^3/atom, or for the mean volume
     per atom of the store's frames."""
     if (store is None) == (volume is None):
-        raise InputError("give either an atomic volume or a dataset, not both")
+        raise InputError("give exactly one of an atomic volume and a dataset")
     if store is not None:
         with _options_checked(store.path):
             volume = mean_volume_per_atom(store.array("frame_cell"), store.array("frame_n_atoms"))
