@@ -145,6 +145,17 @@ def test_exports_read_back_by_ase(data, clients, tmp_path):
         np.testing.assert_allclose(frame.get_scaled_positions(wrap=False), original.get_scaled_positions(wrap=False),
                                    atol=1e-8)
 
+    # OVITO (a test extra) reads the same dump: one frame per snapshot, the dH column intact
+    from ovito.io import import_file
+
+    pipeline = import_file(str(tmp_path / "dh.lammpstrj"))
+    assert pipeline.source.num_frames == 6
+    for index, expected in enumerate(dh):
+        particles = pipeline.compute(index).particles
+        order = np.argsort(particles["Particle Identifier"][...])
+        column = next(name for name in particles.keys() if name.lower() == "d_dh")  # OVITO lower-cases it
+        np.testing.assert_allclose(np.asarray(particles[column][...])[order], expected, rtol=1e-9)
+
 
 def test_approximate_distributed_dh_and_entropy(data, clients, tmp_path):
     # the adaptive approximate path on workers (index built once, replicated): every exact dH
