@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import LOG_FORMAT, plots
+from . import LOG_FORMAT, plots, tool_plots, tools
 from .analysis import APPROX_ARRAYS, dh_summary, entropy_summary
 from .cluster import JOBQUEUE_CLUSTERS, job_script, open_client
 from .config import AuditConfig, config_dict, config_yaml
+from .errors import InputError
 from .examples import EXAMPLES, generate
 from .exports import write_atomically, write_extxyz, write_lammps_dump
 from .ingest import IngestRequest, ingest
@@ -164,7 +165,7 @@ class Audit:
 
 def _named(summary: dict, **names) -> dict:
     """An analysis summary with dataset names in place of store paths."""
-    rest = {key: value for key, value in summary.items() if key not in ("kind", "store", "references")}
+    rest = {key: value for key, value in summary.items() if key not in ("kind", "store", "references", *names)}
     return {"kind": summary["kind"], **names, **rest}
 
 
@@ -232,8 +233,62 @@ def _novelty(audit: Audit, index: int, analysis) -> dict:
             "seconds": round(time.perf_counter() - started, 3)}
 
 
+def _learning_curve(audit: Audit, index: int, analysis) -> dict:
+    summary = tools.learning_curve_summary(audit.client, audit.store(analysis.dataset),
+                                           bandwidth=audit.config.kernel.bandwidth, fractions=analysis.fractions,
+                                           runs=analysis.runs, seed=analysis.seed)
+    if audit.config.output.plots:
+        tool_plots.plot_learning_curve(summary, audit.output("plots", index, "learning-curve.png"))
+    return _named(summary, dataset=analysis.dataset)
+
+
+def _entropy_sampler(audit: Audit, index: int, analysis) -> dict:
+    summary = tools.entropy_sampler_summary(audit.client, audit.store(analysis.dataset),
+                                            bandwidth=audit.config.kernel.bandwidth, sample_size=analysis.sample_size,
+                                            runs=analysis.runs, seed=analysis.seed)
+    return _named(summary, dataset=analysis.dataset)
+
+
+def _bandwidth(audit: Audit, index: int, analysis) -> dict:
+    return _named(tools.bandwidth_summary(audit.store(analysis.dataset)), dataset=analysis.dataset)
+
+
+def _trajectory(audit: Audit, index: int, analysis) -> dict:
+    kernel = audit.config.kernel
+    summary = tools.trajectory_summary(audit.client, audit.store(analysis.dataset),
+                                       [audit.store(name) for name in analysis.reference], bandwidth=kernel.bandwidth,
+                                       method=kernel.method, n_neighbors=kernel.n_neighbors,
+                                       tolerance=kernel.tolerance, overlap_eps=analysis.eps,
+                                       results=audit.results_name(index))
+    return _named(summary, dataset=analysis.dataset, reference=list(analysis.reference))
+
+
+def _single_bandwidth(audit: Audit, analysis) -> float:
+    bandwidths = _bandwidths(audit.config)
+    if len(bandwidths) > 1:
+        raise InputError(f"analysis {analysis.kind} takes one bandwidth; kernel.bandwidth has {len(bandwidths)}")
+    return bandwidths[0]
+
+
+def _compress(audit: Audit, index: int, analysis) -> dict:
+    summary = tools.compression_result(audit.store(analysis.dataset), size=analysis.size, fraction=analysis.fraction,
+                                       method=analysis.method, bandwidth=_single_bandwidth(audit, analysis),
+                                       references=[audit.store(name) for name in analysis.reference],
+                                       seed=analysis.seed, overlap_eps=analysis.eps)
+    return _named(summary, dataset=analysis.dataset, reference=list(analysis.reference))
+
+
+def _information_gap(audit: Audit, index: int, analysis) -> dict:
+    summary = tools.information_gap_summary(audit.store(analysis.dataset), subset=audit.store(analysis.subset),
+                                            bandwidth=audit.config.kernel.bandwidth, overlap_eps=analysis.eps,
+                                            results=audit.results_name(index))
+    return _named(summary, dataset=analysis.dataset, subset=analysis.subset)
+
+
 # kind -> function(audit, index, analysis) returning the analysis's summary (with "kind")
-ANALYSES = {"entropy": _entropy, "dh": _dh, "overlap": _overlap, "novelty": _novelty}
+ANALYSES = {"entropy": _entropy, "dh": _dh, "overlap": _overlap, "novelty": _novelty,
+            "learning-curve": _learning_curve, "entropy-sampler": _entropy_sampler, "bandwidth": _bandwidth,
+            "trajectory": _trajectory, "compress": _compress, "information-gap": _information_gap}
 
 
 # ---- the run -----------------------------------------------------------------------------

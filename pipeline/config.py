@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from quests_core import ApproxParams, DescriptorParams, KernelParams
+from quests_core import COMPRESSION_METHODS, ApproxParams, DescriptorParams, KernelParams, ToolParams
 
 from . import readers
 from .ase_io import atomic_numbers
@@ -121,8 +121,70 @@ class NoveltyAnalysis(AnalysisConfig):
     eps: float = KernelParams.overlap_eps
 
 
+@dataclass(frozen=True)
+class LearningCurveAnalysis(AnalysisConfig):
+    """H of random fractions (in (0, 1]) of a dataset, `runs` samples each."""
+
+    dataset: str = _field(dataset=True)
+    fractions: tuple[float, ...] = _field(ToolParams.learning_curve_fractions, gt=0, min_items=1)
+    runs: int = _field(ToolParams.learning_curve_runs, min=1)
+    seed: int = ToolParams.seed
+
+
+@dataclass(frozen=True)
+class EntropySamplerAnalysis(AnalysisConfig):
+    """H of `runs` random samples of sample_size environments."""
+
+    dataset: str = _field(dataset=True)
+    sample_size: int = _field(ToolParams.sampler_sample_size, min=1)
+    runs: int = _field(ToolParams.sampler_runs, min=1)
+    seed: int = ToolParams.seed
+
+
+@dataclass(frozen=True)
+class BandwidthAnalysis(AnalysisConfig):
+    """quests' bandwidth rule for the dataset's mean volume per atom."""
+
+    dataset: str = _field(dataset=True)
+
+
+@dataclass(frozen=True)
+class TrajectoryAnalysis(AnalysisConfig):
+    """dH of each frame against itself, and against `reference` (datasets merged) if given."""
+
+    dataset: str = _field(dataset=True)
+    reference: tuple[str, ...] = _field((), dataset=True)
+    eps: float = KernelParams.overlap_eps
+
+
+@dataclass(frozen=True)
+class CompressAnalysis(AnalysisConfig):
+    """Keep `size` structures (or a `fraction` in (0, 1]) of a dataset; msc is conditional on
+    `reference` datasets if given."""
+
+    dataset: str = _field(dataset=True)
+    method: str = _field(ToolParams.compression_method, choices=COMPRESSION_METHODS)
+    size: int | None = _field(None, min=1)
+    fraction: float | None = _field(None, gt=0)
+    reference: tuple[str, ...] = _field((), dataset=True)
+    seed: int = ToolParams.seed
+    eps: float = KernelParams.overlap_eps
+
+
+@dataclass(frozen=True)
+class InformationGapAnalysis(AnalysisConfig):
+    """H(dataset) - H(subset), and dH of every environment of dataset given the subset."""
+
+    dataset: str = _field(dataset=True)
+    subset: str = _field(dataset=True)
+    eps: float = KernelParams.overlap_eps
+
+
 ANALYSIS_KINDS = {"entropy": EntropyAnalysis, "dh": DhAnalysis, "overlap": OverlapAnalysis,
-                  "novelty": NoveltyAnalysis}
+                  "novelty": NoveltyAnalysis, "learning-curve": LearningCurveAnalysis,
+                  "entropy-sampler": EntropySamplerAnalysis, "bandwidth": BandwidthAnalysis,
+                  "trajectory": TrajectoryAnalysis, "compress": CompressAnalysis,
+                  "information-gap": InformationGapAnalysis}
 
 
 @dataclass(frozen=True)

@@ -295,3 +295,32 @@ def test_quick_start_example(client, tmp_path):
     assert [line.split()[1] for line in out.splitlines()[:4]] == ["entropy", "dh", "overlap", "novelty"]
     assert len(list((tmp_path / "data").glob("cu-*.extxyz"))) == 3
     assert len(list((tmp_path / "plots").glob("*.png"))) == 3
+
+
+def test_dataset_tools_as_audit_analyses(tmp_path, data, client):
+    # each tool of issue 6 as an analysis kind gives the figures of the tool itself
+    from quests_core import bandwidth_from_volume, compress, entropy_sampler, learning_curve
+
+    config = write_config(tmp_path / "audit.yaml", data, client, analyses=[
+        {"kind": "learning-curve", "dataset": "cold", "fractions": [0.5, 1.0], "runs": 2, "seed": 3},
+        {"kind": "entropy-sampler", "dataset": "cold", "sample_size": 100, "runs": 3, "seed": 4},
+        {"kind": "bandwidth", "dataset": "cold"},
+        {"kind": "trajectory", "dataset": "hot", "reference": "cold"},
+        {"kind": "compress", "dataset": "cold", "method": "msc", "size": 3},
+        {"kind": "information-gap", "dataset": "cold", "subset": "warm"},
+    ])
+    code, _ = run(config)
+    assert code == 0
+    curve, sampler, bandwidth, trajectory, compressed, gap = json.loads(
+        (tmp_path / "run" / "summary.json").read_text())["analyses"]
+    x = x_of(data, "cold")
+    assert [entry["kind"] for entry in (curve, sampler, compressed)] == ["learning_curve", "entropy_sampler", "compress"]
+    expected = learning_curve(x, [0.5, 1.0], 2, 0.015, seed=3)
+    np.testing.assert_allclose([p["entropy_mean"] for p in curve["points"]], [e.mean for e in expected], rtol=1e-12)
+    np.testing.assert_allclose(sampler["entropy_mean"], entropy_sampler(x, 100, 3, 0.015, seed=4).mean, rtol=1e-12)
+    assert bandwidth["bandwidth"] == pytest.approx(bandwidth_from_volume(3.61**3 / 4), rel=1e-6)
+    assert trajectory["dataset"] == "hot" and trajectory["reference"] == ["cold"]
+    assert compressed["indices"] == compress(x, np.full(6, 108), 3, "msc", 0.015).tolist()
+    assert gap["dataset"] == "cold" and gap["subset"] == "warm"
+    assert gap["entropy"] == pytest.approx(entropy(x, 0.015), rel=1e-12)
+    assert (tmp_path / "run" / "plots" / "0-learning-curve.png").read_bytes().startswith(PNG)

@@ -133,6 +133,13 @@ ERRORS = [
     (("datasets",), {}, r"datasets: needs at least 1 entry, got 0"),
     (("analyses", 0), {"dataset": "train"}, r"analyses\[0\]\.kind: required key missing \(one of entropy, dh"),
     (("analyses", 2, "datasets"), ["train"], r"analyses\[2\]\.datasets: needs at least 2 entries, got 1"),
+    # the dataset tools as analyses
+    (("analyses", 0), {"kind": "compress", "dataset": "train", "method": "msk"},
+     r"analyses\[0\]\.method: must be one of msc, fps, mean-fps, k-means, random, got 'msk' \(did you mean 'msc'\?\)"),
+    (("analyses", 0), {"kind": "learning-curve", "dataset": "train", "fractions": [0.5, 0.0]},
+     r"analyses\[0\]\.fractions\[1\]: must be > 0, got 0\.0"),
+    (("analyses", 0), {"kind": "information-gap", "dataset": "train", "subset": "trian"},
+     r"analyses\[0\]\.subset: no dataset named 'trian' \(did you mean 'train'\?\)"),
     (("datasets", "x"), {}, r"datasets\.x: give paths \(structure files\) or generate \(an example: cu-300K"),
     (("datasets", "x"), {"paths": ["a"], "generate": "cu-300K"}, r"datasets\.x: give either paths or generate, not both"),
     # files
@@ -208,7 +215,9 @@ def test_default_yaml_lists_every_key_with_its_default():
     for entry in raw["analyses"]:
         fields = {f.name: f for f in dataclasses.fields(ANALYSIS_KINDS[entry["kind"]])}
         assert set(entry) == set(fields)
-        assert all(entry[name] == f.default for name, f in fields.items() if f.default is not dataclasses.MISSING)
+        defaults = {name: list(f.default) if isinstance(f.default, tuple) else f.default  # YAML has lists
+                    for name, f in fields.items() if f.default is not dataclasses.MISSING}
+        assert all(entry[name] == default for name, default in defaults.items()), entry["kind"]
 
 
 @pytest.mark.parametrize("name, datasets", [
