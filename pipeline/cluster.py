@@ -16,6 +16,7 @@ BLAS get the process's cores.
 """
 
 import contextlib
+import difflib
 import inspect
 import logging
 import os
@@ -159,7 +160,9 @@ def _kind(spec: Mapping | None) -> tuple[str, dict]:
 def _check_keys(kind: str, options: dict, allowed: set) -> None:
     for key in options:
         if key not in allowed:
-            known = f"its keys: {', '.join(sorted(allowed))}" if allowed else "it takes no other key"
+            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            known = (f"did you mean {close[0]!r}?" if close else f"its keys: {', '.join(sorted(allowed))}"
+                     if allowed else "it takes no other key")
             raise InputError(f"unknown key for kind {kind} ({known})", path=f"cluster.{key}")
 
 
@@ -218,9 +221,9 @@ def _one_thread_job(job_cls):
     return type(job_cls.__name__, (job_cls,), {"worker_process_threads": 1, "__module__": __name__})
 
 
-def _jobqueue_cluster(kind: str, options: dict):
-    """(the dask-jobqueue cluster of a section, worker processes per job, cores per worker
-    process). Starts its scheduler in this process and no job."""
+def _jobqueue_arguments(kind: str, options: dict):
+    """(the dask-jobqueue class, its keyword arguments, worker processes per job, cores per
+    worker process) of a batch-queue section, checked; nothing is started."""
     import dask
     import dask_jobqueue
 
@@ -245,11 +248,37 @@ def _jobqueue_cluster(kind: str, options: dict):
     exports = [f"export {name}={value}" for name, value in job_environment(per_process).items()]
     kwargs.update(cores=cores, processes=processes, job_script_prologue=[*prologue, *exports],
                   job_cls=_one_thread_job(cluster_cls.job_cls))
+    return cluster_cls, kwargs, processes, per_process
+
+
+def _jobqueue_cluster(kind: str, options: dict):
+    """(the dask-jobqueue cluster of a section, worker processes per job, cores per worker
+    process). Starts its scheduler in this process and no job."""
+    cluster_cls, kwargs, processes, per_process = _jobqueue_arguments(kind, options)
     try:
         cluster = cluster_cls(**kwargs)
     except (ValueError, TypeError) as error:
         raise InputError(f"{cluster_cls.__name__} refused it: {error}", path="cluster") from error
     return cluster, processes, per_process
+
+
+def check_spec(spec: Mapping | None) -> None:
+    """Raise InputError (naming `cluster.<key>`) for what open_client would refuse in a
+    section, without starting anything: keys, kinds, numbers, jobs or adapt."""
+    kind, options = _kind(spec)
+    if kind == "local":
+        _check_keys(kind, options, {"workers"})
+        if "workers" in options:
+            _positive_int(options, "workers")
+    elif kind == "synchronous":
+        _check_keys(kind, options, set())
+    elif kind == "address":
+        _check_keys(kind, options, {"address", "start_timeout"})
+        _start_timeout(options)
+    else:
+        _scaling(options)
+        _start_timeout(options)
+        _jobqueue_arguments(kind, options)
 
 
 def _scaling(options: dict) -> dict:

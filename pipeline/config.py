@@ -25,7 +25,7 @@ from quests_core import COMPRESSION_METHODS, ApproxParams, DescriptorParams, Ker
 
 from . import readers
 from .ase_io import atomic_numbers
-from .cluster import DEFAULT_KIND, KINDS
+from .cluster import DEFAULT_KIND, KINDS, check_spec
 from .errors import InputError
 from .examples import EXAMPLES
 from .ingest import DEFAULT_CHUNK_ROWS, DEFAULT_REGION_ROWS, DEFAULT_SPLIT_ATOMS
@@ -189,8 +189,8 @@ ANALYSIS_KINDS = {"entropy": EntropyAnalysis, "dh": DhAnalysis, "overlap": Overl
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """`kind` and, beside it in the YAML, the options of that kind of cluster (checked by
-    pipeline.cluster.open_client when the cluster starts, before anything is computed)."""
+    """`kind` and, beside it in the YAML, the options of that kind of cluster (checked at load
+    by pipeline.cluster.check_spec, with the rules open_client applies)."""
 
     kind: str = _field(DEFAULT_KIND, choices=KINDS)
     options: dict = field(default_factory=dict)
@@ -319,6 +319,10 @@ def _build_cluster(raw, where: str) -> ClusterConfig:
     if not isinstance(raw, dict):
         raise _Invalid(where, f"expected a mapping, e.g. {{kind: local}}, got {_show(raw)}")
     kind = _convert(raw.get("kind", DEFAULT_KIND), str, _join(where, "kind"), {"choices": KINDS})
+    try:
+        check_spec(raw)
+    except InputError as error:
+        raise _Invalid("", str(error)) from None
     return ClusterConfig(kind, {key: value for key, value in raw.items() if key != "kind"})
 
 

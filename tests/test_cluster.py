@@ -122,7 +122,7 @@ def test_bad_batch_sections_name_the_key(spec, match):
 
 
 @pytest.mark.parametrize("spec, match", [
-    ({"kind": "local", "cores": 2}, r"^cluster\.cores: unknown key for kind local \(its keys: workers\)"),
+    ({"kind": "local", "cores": 2}, r"^cluster\.cores: unknown key for kind local \(did you mean 'workers'\?\)"),
     ({"workers": 0}, r"^cluster\.workers: must be a whole number >= 1, got 0"),
     ({"kind": "synchronous", "workers": 2},
      r"^cluster\.workers: unknown key for kind synchronous \(it takes no other key\)"),

@@ -133,6 +133,11 @@ ERRORS = [
     (("datasets",), {}, r"datasets: needs at least 1 entry, got 0"),
     (("analyses", 0), {"dataset": "train"}, r"analyses\[0\]\.kind: required key missing \(one of entropy, dh"),
     (("analyses", 2, "datasets"), ["train"], r"analyses\[2\]\.datasets: needs at least 2 entries, got 1"),
+    # cluster sections are checked at load too, with open_client's rules (nothing started)
+    (("cluster",), {"kind": "slurm", "cores": 1, "memory": "2GB", "queue_name": "debug"},
+     r"cluster\.queue_name: unknown key for kind slurm \(did you mean 'queue'\?\)"),
+    (("cluster",), {"kind": "pbs", "cores": 2, "memory": "2GB", "adapt": {"maximum_jobs": 0}},
+     r"cluster\.adapt\.maximum_jobs: must be a whole number >= 1, got 0"),
     # the dataset tools as analyses
     (("analyses", 0), {"kind": "compress", "dataset": "train", "method": "msk"},
      r"analyses\[0\]\.method: must be one of msc, fps, mean-fps, k-means, random, got 'msk' \(did you mean 'msc'\?\)"),
