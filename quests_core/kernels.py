@@ -10,11 +10,12 @@ less cancellation), and any pair whose GEMM distance is within rounding of zero 
 recomputed directly, so identical environments are at distance exactly 0.
 """
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._numba import JIT
 from .fastexp import _exp_sum
@@ -68,13 +69,20 @@ def _log_kernel_sum(y: np.ndarray, x: np.ndarray, bandwidths: np.ndarray, block_
             log_p = accumulators[thread]
         _accumulate_tiles(y, x, tiles, query_rows, reference_rows, bandwidths, log_p)
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         if n_threads == 1:
             work(0)
         else:
             with ThreadPoolExecutor(n_threads) as pool:
                 list(pool.map(work, range(n_threads)))
     return accumulators[0] if len(accumulators) == 1 else np.logaddexp.reduce(accumulators)
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """threadpoolctl's view of the loaded BLAS, made once per process: making it scans every
+    loaded library (about 0.7 ms), which small calls (one per structure in msc) cannot repeat."""
+    return ThreadpoolController()
 
 
 def _accumulate_tiles(y, x, tiles, query_rows, reference_rows, bandwidths, log_p) -> None:
