@@ -25,6 +25,13 @@ def thermal_fcc_cu(repeat: int = 3, sigma: float = 0.07, seed=0) -> Atoms:
     return perturb(bulk("Cu", "fcc", a=3.61, cubic=True).repeat(repeat), sigma, seed)
 
 
+def thermal_fcc_frames(n_frames: int, sigma: float, seed, repeat: int = 3) -> list[Atoms]:
+    """n_frames thermal_fcc_cu supercells drawn one after the other from one generator: a
+    trajectory-like file's worth of frames."""
+    rng = _rng(seed)
+    return [thermal_fcc_cu(repeat, sigma, rng) for _ in range(n_frames)]
+
+
 def thermal_bcc_fe(repeat: int = 3, sigma: float = 0.07, seed=0) -> Atoms:
     return perturb(bulk("Fe", "bcc", a=2.87, cubic=True).repeat(repeat), sigma, seed)
 

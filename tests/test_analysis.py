@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from ase.build import bulk
 from ase.io import read, write
 from distributed import Client, LocalCluster
 
@@ -15,26 +14,17 @@ from pipeline.cli import main
 from pipeline.ingest import IngestRequest, ingest
 from pipeline.store import StoreParams
 from quests_core import delta_entropy, diversity, entropy, get_descriptors
+from structures import thermal_fcc_frames
 
 PARAMS = StoreParams(k=32, cutoff=5.0, dtype="float64")
 BANDWIDTHS = [0.015, 0.03]
 
 
-def perturbed_frames(n_frames, sigma, seed, size=(3, 3, 3)):
-    rng = np.random.default_rng(seed)
-    frames = []
-    for _ in range(n_frames):
-        atoms = bulk("Cu", "fcc", a=3.61, cubic=True) * size
-        atoms.positions += rng.normal(0, sigma, atoms.positions.shape)
-        frames.append(atoms)
-    return frames
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("analysis")
-    write(root / "cold.extxyz", perturbed_frames(8, 0.05, 1))
-    write(root / "hot.extxyz", perturbed_frames(6, 0.15, 2))
+    write(root / "cold.extxyz", thermal_fcc_frames(8, 0.05, 1))
+    write(root / "hot.extxyz", thermal_fcc_frames(6, 0.15, 2))
     return root
 
 

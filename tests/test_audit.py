@@ -16,35 +16,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from ase.build import bulk
 from ase.io import read, write
 from distributed import Client, LocalCluster
 
 from pipeline.cli import main
 from pipeline.config import config_dict, load_config
 from quests_core import delta_entropy, diversity, entropy, get_descriptors
+from structures import thermal_fcc_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
 EPS = 0.5  # overlap threshold of the overlap analysis
 
 
-def perturbed_frames(n_frames, sigma, seed):
-    rng = np.random.default_rng(seed)
-    frames = []
-    for _ in range(n_frames):
-        atoms = bulk("Cu", "fcc", a=3.61, cubic=True) * (3, 3, 3)
-        atoms.positions += rng.normal(0, sigma, atoms.positions.shape)
-        frames.append(atoms)
-    return frames
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("audit-data")
-    write(root / "cold.extxyz", perturbed_frames(6, 0.05, 1))
-    write(root / "warm.extxyz", perturbed_frames(4, 0.1, 2))
-    write(root / "hot.extxyz", perturbed_frames(4, 0.2, 3))
+    write(root / "cold.extxyz", thermal_fcc_frames(6, 0.05, 1))
+    write(root / "warm.extxyz", thermal_fcc_frames(4, 0.1, 2))
+    write(root / "hot.extxyz", thermal_fcc_frames(4, 0.2, 3))
     return root
 
 
