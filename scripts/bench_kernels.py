@@ -35,32 +35,29 @@ QUESTS_N = 3  # quests' default neighbours for its approximate dH
 EXACT_SUBSAMPLE = 2000
 
 
-def descriptors(n_env: int, sigma: float, seed: int) -> np.ndarray:
+def frames(n_env: int, sigma: float, seed: int) -> list:
+    """Thermally perturbed FCC Cu supercells holding at least n_env atoms."""
     from ase.build import bulk
 
-    import quests_core
-
     rng = np.random.default_rng(seed)
-    rows, total = [], 0
-    while total < n_env:
-        atoms = bulk("Cu", "fcc", a=3.615, cubic=True).repeat(FRAME_REPEAT)
-        atoms.positions += rng.normal(0.0, sigma, atoms.positions.shape)
-        rows.append(quests_core.compute_descriptors(atoms.positions, atoms.cell.array, atoms.pbc))
-        total += len(rows[-1])
-    return np.concatenate(rows)[:n_env]
-
-
-def frames_file(path: Path, n_env: int, sigma: float, seed: int) -> Path:
-    from ase.build import bulk
-    from ase.io import write
-
-    rng = np.random.default_rng(seed)
-    frames = []
+    built = []
     for _ in range(-(-n_env // (4 * FRAME_REPEAT**3))):
         atoms = bulk("Cu", "fcc", a=3.615, cubic=True).repeat(FRAME_REPEAT)
         atoms.positions += rng.normal(0.0, sigma, atoms.positions.shape)
-        frames.append(atoms)
-    write(path, frames)
+        built.append(atoms)
+    return built
+
+
+def descriptors(n_env: int, sigma: float, seed: int) -> np.ndarray:
+    import quests_core
+
+    return quests_core.get_descriptors(frames(n_env, sigma, seed))[:n_env]
+
+
+def frames_file(path: Path, n_env: int, sigma: float, seed: int) -> Path:
+    from ase.io import write
+
+    write(path, frames(n_env, sigma, seed))
     return path
 
 
