@@ -18,7 +18,6 @@ import numpy as np
 
 from ._numba import JIT, PARALLEL_JIT
 from .fastexp import _exp_sum
-from .params import KernelParams
 
 KMEANS_ITERATIONS = 10
 # relative slack on cluster radii for the rounding of the distances that measured them
@@ -58,54 +57,28 @@ def squared_distances(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.maximum(d2, 0.0)
 
 
-def nearest_centres(points: np.ndarray, centres: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Label (nearest centre) and squared distance to it of every point; scratch memory is
-    block_size**2 distances, whatever the number of centres."""
-    labels = np.empty(len(points), dtype=np.int64)
-    distances = np.empty(len(points))
-    rows = max(1, block_size * block_size // len(centres))
-    for start in range(0, len(points), rows):
-        squared = squared_distances(points[start:start + rows], centres)
-        nearest = np.argmin(squared, axis=1)
-        labels[start:start + rows] = nearest
-        distances[start:start + rows] = squared[np.arange(len(squared)), nearest]
-    return labels, distances
-
-
-def _cluster_means(points: np.ndarray, labels: np.ndarray, distances: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Lloyd update; an empty cluster takes the point farthest from its centre, as sklearn does."""
-    counts = np.bincount(labels, minlength=len(centres))
-    sums = np.zeros_like(centres)
-    np.add.at(sums, labels, points)
-    updated = centres.copy()
-    filled = counts > 0
-    updated[filled] = sums[filled] / counts[filled, None]
-    farthest_first = np.argsort(-distances, kind="stable")
-    for empty, point in zip(np.flatnonzero(~filled), farthest_first):
-        updated[empty] = points[point]
-    return updated
-
-
-def lloyd(points: np.ndarray, centres: np.ndarray, max_iterations: int,
-          block_size: int = KernelParams.block_size) -> tuple[np.ndarray, np.ndarray]:
-    """Lloyd's k-means from the given centres, until they stop moving or max_iterations:
-    (each point's nearest centre, the centres)."""
-    labels, distances = nearest_centres(points, centres, block_size)
-    for _ in range(max_iterations):
-        updated = _cluster_means(points, labels, distances, centres)
-        if np.array_equal(updated, centres):
-            break
-        centres = updated
-        labels, distances = nearest_centres(points, centres, block_size)
-    return labels, centres
+def kmeans_labels(x: np.ndarray, n_clusters: int, rng: np.random.Generator,
+                  iterations: int = KMEANS_ITERATIONS) -> np.ndarray:
+    """Lloyd's k-means from randomly chosen rows; returns each row's cluster (empty ones dropped
+    by the caller). Rows are assigned in blocks so memory stays O(block * n_clusters)."""
+    centroids = x[rng.choice(len(x), n_clusters, replace=False)]
+    block = max(1, 2**22 // max(n_clusters, 1))
+    for _ in range(iterations + 1):
+        labels = np.concatenate([squared_distances(x[i:i + block], centroids).argmin(axis=1)
+                                 for i in range(0, len(x), block)])
+        counts = np.bincount(labels, minlength=n_clusters)
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, labels, x)
+        filled = counts > 0
+        centroids = np.where(filled[:, None], sums / np.maximum(counts, 1)[:, None], centroids)
+    return labels
 
 
 def partition(x: np.ndarray, n_clusters: int, sample_size: int, rng: np.random.Generator) -> ClusterPartition:
     """k-means partition of reference rows x with a stratified sample of about sample_size
     rows (at least two per cluster, so each cluster's variance can be estimated)."""
     n_clusters = max(1, min(n_clusters, len(x)))
-    # from random rows: k-means++ seeding costs a pass over the reference per cluster
-    labels, _ = lloyd(x, x[rng.choice(len(x), n_clusters, replace=False)], KMEANS_ITERATIONS)
+    labels = kmeans_labels(x, n_clusters, rng)
     order = np.lexsort((rng.random(len(x)), labels))
     counts = np.bincount(labels, minlength=n_clusters)
     counts = counts[counts > 0]

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .clusters import lloyd
 from .estimators import DeltaEntropyPartial, EntropyPartial, _per_bandwidth
 from .kernels import log_kernel_sum
 from .params import KernelParams
@@ -268,7 +267,13 @@ def k_means(x, n_atoms, size: int, *, seed: int = ToolParams.seed,
     means = _mean_descriptors(x, n_atoms)
     size = _checked_size(size, len(means))
     rng = np.random.default_rng(seed)
-    _, centres = lloyd(means, _k_means_plus_plus(means, size, rng), max_iterations, block_size)
+    centres = _k_means_plus_plus(means, size, rng)
+    for _ in range(max_iterations):
+        labels, distances = _nearest_centres(means, centres, block_size)
+        updated = _cluster_means(means, labels, distances, centres)
+        if np.array_equal(updated, centres):
+            break
+        centres = updated
     taken = np.zeros(len(means), dtype=bool)
     picked = []
     for centre in centres:
@@ -290,6 +295,36 @@ def _k_means_plus_plus(points: np.ndarray, k: int, rng: np.random.Generator) -> 
         centres.append(points[choice])
         squared = np.minimum(squared, ((points - centres[-1]) ** 2).sum(axis=1))
     return np.array(centres)
+
+
+def _nearest_centres(points: np.ndarray, centres: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Label (nearest centre) and squared distance to it of every point; scratch memory is
+    block_size**2 distances, whatever the number of centres."""
+    labels = np.empty(len(points), dtype=np.int64)
+    distances = np.empty(len(points))
+    centre_norms = (centres**2).sum(axis=1)
+    rows = max(1, block_size * block_size // len(centres))
+    for start in range(0, len(points), rows):
+        block = points[start:start + rows]
+        squared = (block**2).sum(axis=1)[:, None] + centre_norms[None, :] - 2.0 * block @ centres.T
+        nearest = np.argmin(squared, axis=1)
+        labels[start:start + rows] = nearest
+        distances[start:start + rows] = np.maximum(squared[np.arange(len(block)), nearest], 0.0)
+    return labels, distances
+
+
+def _cluster_means(points: np.ndarray, labels: np.ndarray, distances: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Lloyd update; an empty cluster takes the point farthest from its centre, as sklearn does."""
+    counts = np.bincount(labels, minlength=len(centres))
+    sums = np.zeros_like(centres)
+    np.add.at(sums, labels, points)
+    updated = centres.copy()
+    filled = counts > 0
+    updated[filled] = sums[filled] / counts[filled, None]
+    farthest_first = np.argsort(-distances, kind="stable")
+    for empty, point in zip(np.flatnonzero(~filled), farthest_first):
+        updated[empty] = points[point]
+    return updated
 
 
 def random_selection(n_structures: int, size: int, *, seed: int = ToolParams.seed) -> np.ndarray:
