@@ -89,14 +89,20 @@ def _accumulate_tiles(y, x, tiles, query_rows, reference_rows, bandwidths, log_p
     inverse_two_h2 = 0.5 / bandwidths**2
     # a GEMM distance below this fraction of |y|^2 + |x|^2 may be pure rounding
     recompute_tolerance = 4 * x.shape[1] * np.finfo(x.dtype).eps
+    # scratch made once per call and reused by every tile: Dask workers run with glibc's
+    # MALLOC_TRIM_THRESHOLD_ set, which makes every large temporary a fresh mmap, and the
+    # page faults of new temporaries per tile cost about 15 % of the kernel there
     dots_buffer = np.empty(query_rows * reference_rows, dtype=x.dtype)
+    x_buffer = np.empty((min(reference_rows, len(x)), x.shape[1]), dtype=x.dtype)
+    y_buffer = np.empty((min(query_rows, len(y)), y.shape[1]), dtype=y.dtype)
     row_buffers = (np.empty(COLUMN_CHUNK), np.empty(COLUMN_CHUNK), np.empty(COLUMN_CHUNK),
                    np.empty(COLUMN_CHUNK, dtype=np.int64))
     for q0, r0 in tiles:
         x_block = x[r0 : r0 + reference_rows]
+        y_block = y[q0 : q0 + query_rows]
         centre = x_block.mean(axis=0, dtype=np.float64).astype(x.dtype)
-        x_centred = x_block - centre
-        y_centred = y[q0 : q0 + query_rows] - centre
+        x_centred = np.subtract(x_block, centre, out=x_buffer[: len(x_block)])
+        y_centred = np.subtract(y_block, centre, out=y_buffer[: len(y_block)])
         x_norms = np.einsum("ij,ij->i", x_centred, x_centred, dtype=np.float64)
         y_norms = np.einsum("ij,ij->i", y_centred, y_centred, dtype=np.float64)
         dots = dots_buffer[: len(y_centred) * len(x_centred)].reshape(len(y_centred), len(x_centred))
