@@ -32,7 +32,7 @@ from .compression import (
     msc,
     random_selection,
 )
-from .descriptors import compute_descriptors, descriptor_width
+from .descriptors import compute_descriptors, compute_descriptors_many, descriptor_width
 from .estimators import (
     DeltaEntropyPartial,
     EntropyPartial,
@@ -75,7 +75,7 @@ __all__ = [
     "AdaptiveLogKernelSum", "DeltaEntropyEstimate", "adaptive_delta_entropy", "adaptive_log_kernel_sum",
     "ApproxLogKernelSum", "ApproxParams", "DeltaEntropyBracket", "DeltaEntropyPartial", "DescriptorParams",
     "EntropyPartial", "KernelParams", "ReferenceIndex", "approx_delta_entropy", "approx_log_kernel_sum",
-    "build_index", "compute_descriptors", "delta_entropy", "delta_entropy_bracket", "descriptor_width",
+    "build_index", "compute_descriptors", "compute_descriptors_many", "delta_entropy", "delta_entropy_bracket", "descriptor_width",
     "diversity", "entropy", "get_descriptors", "get_descriptors_multicomponent", "grouped_delta_entropy_partials", "kernel_sum",
     "log_kernel_sum", "novelty", "overlap",
 ]

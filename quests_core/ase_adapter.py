@@ -3,7 +3,7 @@ Atoms; only positions, cell, pbc and atomic numbers are read here."""
 
 import numpy as np
 
-from .descriptors import compute_descriptors
+from .descriptors import compute_descriptors_many
 from .params import DescriptorParams
 
 
@@ -24,10 +24,8 @@ def get_descriptors(dataset, k: int = DescriptorParams.k, cutoff: float = Descri
     Same call as quests.descriptor.get_descriptors. Differs on purpose for mixed periodicity:
     a (T, T, F) slab is periodic in-plane here, fully open in quests.
     """
-    x = np.concatenate([
-        compute_descriptors(frame.positions, frame.cell.array, frame.pbc, k=k, cutoff=cutoff)
-        for frame in _frames(dataset)
-    ]).astype(dtype)
+    x = np.concatenate(compute_descriptors_many(((frame.positions, frame.cell.array, frame.pbc)
+                                                 for frame in _frames(dataset)), k=k, cutoff=cutoff)).astype(dtype)
     return x if concat else (x[:, :k], x[:, k:])
 
 
@@ -42,8 +40,6 @@ def get_descriptors_multicomponent(dataset, k: int = DescriptorParams.k, cutoff:
     frames = _frames(dataset)
     symbols = sorted(set(species) if species is not None else
                      {symbol for frame in frames for symbol in frame.get_chemical_symbols()})
-    return np.concatenate([
-        compute_descriptors(frame.positions, frame.cell.array, frame.pbc, k=k, cutoff=cutoff,
-                            species=np.array(frame.get_chemical_symbols()), species_list=symbols)
-        for frame in frames
-    ]).astype(dtype)
+    return np.concatenate(compute_descriptors_many(
+        ((frame.positions, frame.cell.array, frame.pbc, np.array(frame.get_chemical_symbols())) for frame in frames),
+        k=k, cutoff=cutoff, species_list=symbols)).astype(dtype)

@@ -6,6 +6,7 @@ cutoff of the cell; the k nearest of those fill the descriptor and empty slots s
 """
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba as nb
@@ -19,6 +20,7 @@ DISTANCE_EPS = 1e-16  # added to r_ij before dividing (spec §1)
 PAIR_DISTANCE_EPS = 1e-15  # added to r_jl before dividing (spec §1)
 COINCIDENT_DISTANCE = 1e-8  # Å; closer atoms are reported as sitting at the same position
 MIN_PLANE_SPACING = 0.1  # Å; thinner periodic cells would need millions of images per atom
+SMALL_STRUCTURE_ATOMS = 4096  # below this, a structure's kernel is too short to share between threads
 
 
 def descriptor_width(k: int) -> int:
@@ -71,6 +73,39 @@ def compute_descriptors(
     return np.concatenate(blocks, axis=1)
 
 
+def compute_descriptors_many(structures, k: int = DescriptorParams.k, cutoff: float = DescriptorParams.cutoff,
+                             species_list=None) -> list[np.ndarray]:
+    """compute_descriptors of each structure, in order: structures yields (positions, cell,
+    pbc) or (positions, cell, pbc, species) tuples.
+
+    Small structures go one per thread, each on one numba thread, so the Python set-up of
+    one (images, cell list: about 40 % of a 256-atom frame) overlaps the kernels of the
+    others; a large one gets every thread to itself. The first bad structure in input order
+    raises its ValueError.
+    """
+    def one(structure) -> np.ndarray:
+        positions, cell, pbc, *species = structure
+        return compute_descriptors(positions, cell, pbc, k=k, cutoff=cutoff, species=species[0] if species else None,
+                                   species_list=species_list)
+
+    def one_on_one_thread(structure) -> np.ndarray:
+        nb.set_num_threads(1)  # numba's thread count belongs to the calling thread
+        return one(structure)
+
+    n_threads = nb.get_num_threads()
+    results, small = [], []
+    with ThreadPoolExecutor(n_threads) as pool:
+        for structure in structures:
+            if n_threads > 1 and len(structure[0]) < SMALL_STRUCTURE_ATOMS:
+                small.append(structure)
+                continue
+            results += pool.map(one_on_one_thread, small)
+            small = []
+            results.append(one(structure))
+        results += pool.map(one_on_one_thread, small)
+    return results
+
+
 def _descriptors_single(positions, cell, pbc, k, cutoff) -> np.ndarray:
     if len(positions) == 0:
         return np.zeros((0, descriptor_width(k)))
@@ -94,7 +129,8 @@ def _descriptors_of_points(points, n_centres, source, k, cutoff) -> np.ndarray:
     out = np.zeros((n_centres, descriptor_width(k)))
     order, bin_start, atom_bins, n_bins = _cell_list(points, cutoff)
     coincident = np.full(n_centres, -1, dtype=np.int64)
-    n_blocks = min(n_centres, 8 * nb.get_num_threads())
+    n_threads = nb.get_num_threads()
+    n_blocks = min(n_centres, 8 * n_threads)
     _descriptor_kernel(points, n_centres, order, bin_start, atom_bins, n_bins, k, cutoff, _sorting_network(k),
                        n_blocks, out, coincident)
     clashing = np.flatnonzero(coincident >= 0)
@@ -210,6 +246,7 @@ def _descriptor_kernel(points, n_atoms, order, bin_start, atom_bins, n_bins, k, 
             _atom_descriptor(points, nearest_r, nearest_j, n_found, k, cutoff, network, root_weights, xyz, v, out[i])
 
 
+
 @nb.njit(**JIT)
 def _atom_descriptor(points, nearest_r, nearest_j, n_found, k, cutoff, network, root_weights, xyz, v, out):
     """x1 and x2 of one atom from its n_found nearest neighbours (ascending distance)."""
@@ -222,26 +259,28 @@ def _atom_descriptor(points, nearest_r, nearest_j, n_found, k, cutoff, network, 
     # Pair matrix V (zero diagonal, zero rows and columns for empty slots, -1 in the rows
     # that pad k up to the sorting network's size). V is symmetric, so sorting each column
     # with the network sorts each row; x2_m is then the mean of the (m + 1)-th largest row.
-    v[:, :n_found] = 0.0
+    # Every column goes through the network, not just the n_found filled ones: the fixed
+    # trip count lets the compare-exchanges vectorise (the empty columns are zeros).
+    v[:, :] = 0.0
     v[k:, :n_found] = -1.0
     for a in range(n_found):
         for d in range(3):
             xyz[d, a] = points[nearest_j[a], d]
     for a in range(n_found):
-        row = v[a]
         xa, ya, za, wa = xyz[0, a], xyz[1, a], xyz[2, a], root_weights[a]
-        for b in range(n_found):
+        for b in range(a + 1, n_found):
             r_ab = np.sqrt((xa - xyz[0, b]) ** 2 + (ya - xyz[1, b]) ** 2 + (za - xyz[2, b]) ** 2)
-            row[b] = wa * root_weights[b] / (r_ab + PAIR_DISTANCE_EPS)
-        row[a] = 0.0
+            value = wa * root_weights[b] / (r_ab + PAIR_DISTANCE_EPS)
+            v[a, b] = value
+            v[b, a] = value
     for c in range(network.shape[0]):
-        p = network[c, 0]
-        q = network[c, 1]
-        for a in range(n_found):
-            x = v[p, a]
-            y = v[q, a]
-            v[p, a] = min(x, y)
-            v[q, a] = max(x, y)
+        upper = v[network[c, 0]]
+        lower = v[network[c, 1]]
+        for a in range(v.shape[1]):
+            x = upper[a]
+            y = lower[a]
+            upper[a] = min(x, y)
+            lower[a] = max(x, y)
     size = v.shape[0]
     for m in range(k - 1):
         total = 0.0

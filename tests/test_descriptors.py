@@ -301,3 +301,28 @@ def test_descriptors_do_not_depend_on_threads():
             np.testing.assert_array_equal(descriptors_of(atoms), expected)
     finally:
         numba.set_num_threads(before)
+
+
+def test_many_structures_equal_one_at_a_time_in_order():
+    """compute_descriptors_many runs small structures on a thread pool and large ones with
+    every thread; the results must come back bit-identical and in input order."""
+    small = [structures.thermal_fcc_cu(repeat=2, seed=seed) for seed in range(60, 66)]
+    large = structures.thermal_fcc_cu(repeat=11, seed=66)  # 5,324 atoms: above the small limit
+    assert len(large) >= quests_core.descriptors.SMALL_STRUCTURE_ATOMS > len(small[0])
+    frames = small[:3] + [large] + small[3:] + [structures.nanoparticle("icosahedron", seed=67)]
+    many = quests_core.compute_descriptors_many((a.positions, a.cell.array, a.pbc) for a in frames)
+    assert len(many) == len(frames)
+    for atoms, x in zip(frames, many):
+        np.testing.assert_array_equal(x, quests_core.compute_descriptors(atoms.positions, atoms.cell.array, atoms.pbc))
+
+
+def test_many_structures_raise_for_the_first_bad_one_in_order():
+    good = structures.thermal_fcc_cu(repeat=2, seed=70)
+    nan_positions = good.positions.copy()
+    nan_positions[3] = np.nan
+    clash = good.positions.copy()
+    clash[1] = clash[0]
+    batch = [(good.positions, good.cell.array, True), (nan_positions, good.cell.array, True),
+             (clash, good.cell.array, True)]
+    with pytest.raises(ValueError, match=r"positions contain NaN or inf \(atom 3\)"):
+        quests_core.compute_descriptors_many(batch)
