@@ -187,26 +187,26 @@ def _plan_domains(store: DescriptorStore, split_atoms: int, n_workers: int) -> N
         layer_start = np.asarray(info["layer_start"], dtype=np.int64) + starts[frame]
         n_atoms = int(layer_start[-1] - layer_start[0])
         n_domains = math.ceil(math.ceil(n_atoms / split_atoms) / n_workers) * n_workers
-        for first, last in _group_layers(np.diff(layer_start), math.ceil(n_atoms / n_domains)):
+        for first, last in _group_layers(np.diff(layer_start), n_domains):
             new.append(Region(-1, DOMAIN, int(layer_start[first]), int(layer_start[last]), frame, frame + 1, first, last))
     if new:
         store.add_regions(new)
         store.commit_plan()
 
 
-def _group_layers(layer_sizes, target_atoms: int) -> list[tuple[int, int]]:
-    """Runs of consecutive layers of about target_atoms atoms; never all layers in one run."""
-    groups, first, atoms = [], 0, 0
-    for layer, size in enumerate(layer_sizes):
-        atoms += size
-        if atoms >= target_atoms and layer + 1 < len(layer_sizes):
-            groups.append((first, layer + 1))
-            first, atoms = layer + 1, 0
-    groups.append((first, len(layer_sizes)))
-    if len(groups) == 1:
-        middle = len(layer_sizes) // 2
-        groups = [(0, middle), (middle, len(layer_sizes))]
-    return groups
+def _group_layers(layer_sizes, n_groups: int) -> list[tuple[int, int]]:
+    """n_groups runs of consecutive layers (at least 2, at most one per layer), cut at the
+    layer boundaries nearest to equal shares of the atoms, so no domain task is left
+    running alone at the end."""
+    n_layers = len(layer_sizes)
+    n_groups = min(max(n_groups, 2), n_layers)
+    edges = np.concatenate([[0], np.cumsum(layer_sizes)])
+    cuts = [0]
+    for group in range(1, n_groups):
+        nearest = int(np.argmin(np.abs(edges - edges[-1] * group / n_groups)))
+        cuts.append(min(max(nearest, cuts[-1] + 1), n_layers - (n_groups - group)))
+    cuts.append(n_layers)
+    return list(zip(cuts[:-1], cuts[1:]))
 
 
 def _frame_tasks(store: DescriptorStore, region: Region) -> list[FrameTask]:
@@ -275,7 +275,7 @@ def compute_region(store_path: str, region: Region, tasks: list[FrameTask], para
     columns = {name: [] for name in ("descriptors", "env_frame", "env_atom", "env_number", "env_position")}
     cells, pbcs = [], []
     for task, frame in _read_frames(tasks):
-        columns["descriptors"].append(_frame_descriptors(frame, params, task).astype(params.dtype))
+        columns["descriptors"].append(_frame_descriptors(frame, params, task).astype(params.dtype, copy=False))
         columns["env_frame"].append(np.full(len(frame), task.frame, dtype=np.int64))
         columns["env_atom"].append(np.arange(len(frame), dtype=np.int64))
         columns["env_number"].append(frame.numbers)
@@ -335,7 +335,7 @@ def compute_domain(store_path: str, region: Region, task: FrameTask, params: Sto
         raise InputError(str(error), path=task.path, frame=task.ref.index) from None
     if len(x) != region.stop - region.start:
         raise RuntimeError(f"domain {region.index}: {len(x)} environments, expected {region.stop - region.start}")
-    store.write_rows(region.start, {"descriptors": x.astype(params.dtype)}, chunk_lock)
+    store.write_rows(region.start, {"descriptors": x.astype(params.dtype, copy=False)}, chunk_lock)
 
 
 def _read_frames(tasks: list[FrameTask]):

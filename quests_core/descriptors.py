@@ -181,10 +181,7 @@ class Lattice:
         return 1.0 / np.linalg.norm(self.to_fractional[:, axis])
 
     def wrapped_fractional(self, positions: np.ndarray) -> np.ndarray:
-        m = self.to_fractional
-        fractional = positions[:, 0:1] * m[0] + positions[:, 1:2] * m[1] + positions[:, 2:3] * m[2]
-        fractional[:, self.pbc] -= np.floor(fractional[:, self.pbc])
-        return fractional
+        return _wrapped_fractional(np.ascontiguousarray(positions, dtype=np.float64), self.to_fractional, self.pbc)
 
     def cartesian(self, fractional: np.ndarray) -> np.ndarray:
         b = self.basis
@@ -207,6 +204,22 @@ class Lattice:
                 images.append(image)
                 image_source.append(source[keep])
         return np.concatenate(images), np.concatenate(image_source)
+
+
+@nb.njit(nogil=True, cache=True)  # no fastmath: a domain and its whole frame must get the same bits
+def _wrapped_fractional(positions, to_fractional, pbc):
+    """positions @ to_fractional, element by element in a fixed order, wrapped into [0, 1)
+    along periodic axes; one pass, no temporaries (numpy's took a fifth of a split frame's
+    layering, at 1M atoms)."""
+    fractional = np.empty_like(positions)
+    for i in range(positions.shape[0]):
+        for c in range(3):
+            value = (positions[i, 0] * to_fractional[0, c] + positions[i, 1] * to_fractional[1, c]
+                     + positions[i, 2] * to_fractional[2, c])
+            if pbc[c]:
+                value -= np.floor(value)
+            fractional[i, c] = value
+    return fractional
 
 
 def _cell_list(points: np.ndarray, cutoff: float):
