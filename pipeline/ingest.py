@@ -116,7 +116,7 @@ def _plan(store: DescriptorStore, request: IngestRequest, n_workers: int) -> Non
         region_rows = min(request.region_rows,
                           max(MIN_REGION_ROWS, math.ceil(sum(r.n_atoms for r in refs) / (TASKS_PER_WORKER * n_workers))))
         store.add_regions(_batch_regions(first_frame, starts, [r.n_atoms for r in refs], region_rows,
-                                         request.split_atoms))
+                                         request.split_atoms, n_workers))
         store.commit_plan([record])
         known.add(key)
         log.info("%s: %d frames, %d environments planned", path, len(refs), sum(r.n_atoms for r in refs))
@@ -151,9 +151,11 @@ def _reason(error: Exception) -> str:
     return str(error).split("frame ", 1)[-1].split(": ", 1)[-1] if isinstance(error, InputError) else str(error)
 
 
-def _batch_regions(first_frame: int, starts, n_atoms, region_rows: int, split_atoms: int) -> list[Region]:
+def _batch_regions(first_frame: int, starts, n_atoms, region_rows: int, split_atoms: int,
+                   n_workers: int) -> list[Region]:
     """Consecutive frames grouped into regions of about region_rows environments; a frame
-    above split_atoms gets a region of its own, to be split into domains."""
+    above split_atoms gets one region per worker, each storing a piece of its layers, to be
+    split into domains."""
     regions = []
     batch = []
 
@@ -166,7 +168,8 @@ def _batch_regions(first_frame: int, starts, n_atoms, region_rows: int, split_at
     for i, count in enumerate(n_atoms):
         if count > split_atoms:
             close_batch()
-            regions.append(Region(-1, SPLIT_FRAME, int(starts[i]), int(starts[i] + count), first_frame + i, first_frame + i + 1))
+            regions += [Region(-1, SPLIT_FRAME, int(starts[i]), int(starts[i] + count), first_frame + i, first_frame + i + 1,
+                               piece, n_workers) for piece in range(n_workers)]
             continue
         batch.append(i)
         if sum(n_atoms[j] for j in batch) >= region_rows:
@@ -209,18 +212,18 @@ def _group_layers(layer_sizes, n_groups: int) -> list[tuple[int, int]]:
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def _frame_tasks(store: DescriptorStore, region: Region) -> list[FrameTask]:
-    sources = store.sources
-    frames = range(region.frame_start, region.frame_stop)
-    tables = {name: store.group[name][region.frame_start:region.frame_stop]
-              for name in ("frame_source", "frame_index", "frame_n_atoms", "frame_offset", "frame_size", "frame_start")}
+FRAME_TABLES = ("frame_source", "frame_index", "frame_n_atoms", "frame_offset", "frame_size", "frame_start")
+
+
+def _frame_tasks(sources: list[dict], tables: dict[str, np.ndarray], region: Region) -> list[FrameTask]:
+    """The frames of a region, from the store's sources and frame tables (read once per run)."""
     tasks = []
-    for i, frame in enumerate(frames):
-        source = sources[int(tables["frame_source"][i])]
+    for frame in range(region.frame_start, region.frame_stop):
+        source = sources[int(tables["frame_source"][frame])]
         species = {int(key): value for key, value in source["species"].items()} or None
-        ref = readers.FrameRef(int(tables["frame_index"][i]), int(tables["frame_n_atoms"][i]),
-                               int(tables["frame_offset"][i]), int(tables["frame_size"][i]))
-        tasks.append(FrameTask(frame, source["path"], source["format"], species, ref, int(tables["frame_start"][i])))
+        ref = readers.FrameRef(int(tables["frame_index"][frame]), int(tables["frame_n_atoms"][frame]),
+                               int(tables["frame_offset"][frame]), int(tables["frame_size"][frame]))
+        tasks.append(FrameTask(frame, source["path"], source["format"], species, ref, int(tables["frame_start"][frame])))
     return tasks
 
 
@@ -230,18 +233,21 @@ def _run(store: DescriptorStore, regions: list[Region], client: Client) -> None:
     params = store.params
     lock = functools.partial(_chunk_lock, f"quests-store:{store.path.resolve()}")
     path = str(store.path)
+    sources, split_frames = store.sources, store.split_frames
+    tables = {name: store.array(name) for name in FRAME_TABLES}
     futures = {}
     for region in regions:
         key = f"ingest-{store.path.name}-{region.index}"
+        tasks = _frame_tasks(sources, tables, region)
         if region.kind == DOMAIN:
-            future = client.submit(compute_domain, path, region, _frame_tasks(store, region)[0], params,
-                                   SlabLayers(**_slab_fields(store.split_frames[region.frame_start])), lock,
+            future = client.submit(compute_domain, path, region, tasks[0], params,
+                                   SlabLayers(**_slab_fields(split_frames[region.frame_start])), lock,
                                    key=key, pure=False)
         else:
             function = compute_region if region.kind == FRAMES else compute_split_frame
-            future = client.submit(function, path, region, _frame_tasks(store, region), params, lock, key=key, pure=False)
+            future = client.submit(function, path, region, tasks, params, lock, key=key, pure=False)
         futures[future] = region
-    progress = Progress("descriptors" if regions[0].kind != SPLIT_FRAME else "layering", sum(r.stop - r.start for r in regions),
+    progress = Progress("descriptors" if regions[0].kind != SPLIT_FRAME else "layering", sum(r.n_rows for r in regions),
                         "environments")
     try:
         for future in as_completed(futures):
@@ -253,7 +259,7 @@ def _run(store: DescriptorStore, regions: list[Region], client: Client) -> None:
                 if split is not None:
                     store.record_split_frame(region.frame_start, split)
             store.mark_done(region.index)
-            progress.advance(region.stop - region.start)
+            progress.advance(region.n_rows)
     except BaseException:
         for future in futures:
             future.cancel()
@@ -291,7 +297,9 @@ def compute_region(store_path: str, region: Region, tasks: list[FrameTask], para
 
 
 def compute_split_frame(store_path: str, region: Region, tasks: list[FrameTask], params: StoreParams, chunk_lock):
-    """Worker side: store a large frame's atoms in slab-layer order, for its domain tasks."""
+    """Worker side: store one piece of a large frame's layers, its atoms in slab-layer order,
+    for the domain tasks. Every piece reads the whole frame and finds every atom's layer, so
+    the pieces run side by side and need nothing from each other."""
     use_worker_cores()
     store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
     (task, frame), = list(_read_frames(tasks))
@@ -300,18 +308,24 @@ def compute_split_frame(store_path: str, region: Region, tasks: list[FrameTask],
         slabs = slab_layers(frame.positions, frame.cell, frame.pbc, params.cutoff)
     except ValueError as error:
         raise InputError(str(error), path=task.path, frame=task.ref.index) from None
+    piece, pieces = region.piece
     if slabs.n_layers < 2 or params.species:
-        # too thin to split (or multicomponent): the whole frame here
-        return compute_region(store_path, region, tasks, params, chunk_lock)
+        # too thin to split (or multicomponent): the whole frame in the first piece
+        if piece == 0:
+            return compute_region(store_path, region, tasks, params, chunk_lock)
+        return frame.cell[None], frame.pbc[None], None
     layer = slabs.layer_of(frame.positions, frame.cell, frame.pbc)
-    order = np.argsort(layer, kind="stable")
-    store.write_rows(region.start, {
-        "env_frame": np.full(len(frame), task.frame, dtype=np.int64),
-        "env_atom": order.astype(np.int64),
-        "env_number": frame.numbers[order],
-        "env_position": frame.positions[order],
-    }, chunk_lock)
     layer_start = np.concatenate([[0], np.cumsum(np.bincount(layer, minlength=slabs.n_layers))])
+    first, last = piece * slabs.n_layers // pieces, (piece + 1) * slabs.n_layers // pieces
+    if last > first:
+        members = np.flatnonzero((layer >= first) & (layer < last))
+        order = members[np.argsort(layer[members], kind="stable")]  # the rows of a stable sort of all atoms
+        store.write_rows(region.start + int(layer_start[first]), {
+            "env_frame": np.full(len(order), task.frame, dtype=np.int64),
+            "env_atom": order.astype(np.int64),
+            "env_number": frame.numbers[order],
+            "env_position": frame.positions[order],
+        }, chunk_lock)
     split = {"axis": slabs.axis, "periodic": slabs.periodic, "n_layers": slabs.n_layers, "origin": slabs.origin,
              "thickness": float(slabs.thickness), "layer_start": layer_start.tolist()}
     return frame.cell[None], frame.pbc[None], split

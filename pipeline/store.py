@@ -100,7 +100,9 @@ class Region:
 
     kind FRAMES: whole frames. SPLIT_FRAME: one large frame, whose atoms are stored in slab
     layer order (positions, atoms, numbers) for its DOMAIN regions, which then compute the
-    descriptors of layers [layer_first, layer_last).
+    descriptors of layers [layer_first, layer_last). A frame's SPLIT_FRAME regions share its
+    rows: each stores the piece layer_first of layer_last pieces of its layers (stores
+    written before pieces existed hold one region with both fields -1).
     """
 
     index: int
@@ -111,6 +113,20 @@ class Region:
     frame_stop: int
     layer_first: int = -1
     layer_last: int = -1
+
+    @property
+    def piece(self) -> tuple[int, int]:
+        """(piece, pieces) of a SPLIT_FRAME region."""
+        return (self.layer_first, self.layer_last) if self.layer_last > 0 else (0, 1)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows this region accounts for in progress: the pieces of a split frame share its rows."""
+        rows = self.stop - self.start
+        if self.kind != SPLIT_FRAME:
+            return rows
+        piece, pieces = self.piece
+        return rows // pieces + (piece < rows % pieces)
 
 
 def package_versions() -> dict:
@@ -125,6 +141,14 @@ class DescriptorStore:
     def __init__(self, path: Path, group: zarr.Group):
         self.path = Path(path)
         self.group = group
+        self._handles: dict[str, zarr.Array] = {}
+
+    def _handle(self, name: str) -> zarr.Array:
+        """The named array, opened once per store object: every open reads its metadata from
+        disk (about 2 ms), and planning and bookkeeping touch the tables hundreds of times."""
+        if name not in self._handles:
+            self._handles[name] = self.group[name]
+        return self._handles[name]
 
     # ---- opening -------------------------------------------------------------------
     @classmethod
@@ -174,7 +198,7 @@ class DescriptorStore:
             raise InputError(f"store format is {found!r}, this version reads {FORMAT!r}", path=path)
         store = cls(path, group)
         if not allow_incomplete and not store.complete:
-            done = int(np.count_nonzero(store.group["region_done"][:]))
+            done = int(np.count_nonzero(store._handle("region_done")[:]))
             raise InputError(f"store is incomplete ({done} of {store.n_regions} regions written); "
                              "run the same ingest again to finish it", path=path)
         return store
@@ -202,7 +226,7 @@ class DescriptorStore:
 
     @property
     def descriptors(self) -> zarr.Array:
-        return self.group["descriptors"]
+        return self._handle("descriptors")
 
     @property
     def n_environments(self) -> int:
@@ -210,14 +234,14 @@ class DescriptorStore:
 
     @property
     def n_frames(self) -> int:
-        return int(self.group["frame_n_atoms"].shape[0])
+        return int(self._handle("frame_n_atoms").shape[0])
 
     @property
     def n_regions(self) -> int:
-        return int(self.group["region_done"].shape[0])
+        return int(self._handle("region_done").shape[0])
 
     def array(self, name: str) -> np.ndarray:
-        return self.group[name][:]
+        return self._handle(name)[:]
 
     def regions(self) -> list[Region]:
         columns = [self.array(name) for name in _REGION_COLUMNS]
@@ -235,11 +259,11 @@ class DescriptorStore:
         self.group.attrs.update({"complete": False})
         plan = self.group.attrs["plan"]
         for name in ("descriptors", *_ENVIRONMENT_ARRAYS):
-            _grow(self.group[name], plan["n_environments"])
+            _grow(self._handle(name), plan["n_environments"])
         for name in _FRAME_ARRAYS:
-            _grow(self.group[name], plan["n_frames"])
+            _grow(self._handle(name), plan["n_frames"])
         for name in _REGION_ARRAYS:
-            _grow(self.group[name], plan["n_regions"])
+            _grow(self._handle(name), plan["n_regions"])
 
     def commit_plan(self, new_sources: list[dict] = ()) -> None:
         self.group.attrs.update({
@@ -253,16 +277,16 @@ class DescriptorStore:
         first_frame, first_row = self.n_frames, self.n_environments
         last_frame, last_row = first_frame + len(n_atoms), first_row + int(n_atoms.sum())
         for name in _FRAME_ARRAYS:
-            _grow(self.group[name], last_frame)
+            _grow(self._handle(name), last_frame)
         for name in ("descriptors", *_ENVIRONMENT_ARRAYS):
-            _grow(self.group[name], last_row)
+            _grow(self._handle(name), last_row)
         starts = first_row + np.concatenate([[0], np.cumsum(n_atoms)[:-1]]).astype(np.int64)
-        self.group["frame_n_atoms"][first_frame:last_frame] = n_atoms
-        self.group["frame_start"][first_frame:last_frame] = starts
-        self.group["frame_source"][first_frame:last_frame] = source
-        self.group["frame_index"][first_frame:last_frame] = np.asarray(indices, dtype=np.int64)
-        self.group["frame_offset"][first_frame:last_frame] = np.asarray(offsets, dtype=np.int64)
-        self.group["frame_size"][first_frame:last_frame] = np.asarray(sizes, dtype=np.int64)
+        self._handle("frame_n_atoms")[first_frame:last_frame] = n_atoms
+        self._handle("frame_start")[first_frame:last_frame] = starts
+        self._handle("frame_source")[first_frame:last_frame] = source
+        self._handle("frame_index")[first_frame:last_frame] = np.asarray(indices, dtype=np.int64)
+        self._handle("frame_offset")[first_frame:last_frame] = np.asarray(offsets, dtype=np.int64)
+        self._handle("frame_size")[first_frame:last_frame] = np.asarray(sizes, dtype=np.int64)
         return first_frame, last_frame
 
     def add_regions(self, regions: list[Region]) -> None:
@@ -270,13 +294,13 @@ class DescriptorStore:
         first = self.n_regions
         last = first + len(regions)
         for name in _REGION_ARRAYS:
-            _grow(self.group[name], last)
+            _grow(self._handle(name), last)
         if regions:
             table = np.array([[region.kind, region.start, region.stop, region.frame_start, region.frame_stop,
                                region.layer_first, region.layer_last] for region in regions], dtype=np.int64)
             for column, name in enumerate(_REGION_COLUMNS):
-                self.group[name][first:last] = table[:, column]
-            self.group["region_done"][first:last] = False
+                self._handle(name)[first:last] = table[:, column]
+            self._handle("region_done")[first:last] = False
 
     @property
     def split_frames(self) -> dict[int, dict]:
@@ -308,15 +332,15 @@ class DescriptorStore:
             lock = chunk_lock(piece_start // rows) if shared else contextlib.nullcontext()
             with lock:
                 for name, values in columns.items():
-                    self.group[name][piece_start:piece_stop] = values[piece_start - start : piece_stop - start]
+                    self._handle(name)[piece_start:piece_stop] = values[piece_start - start : piece_stop - start]
 
     def write_frame_info(self, first_frame: int, cells: np.ndarray, pbcs: np.ndarray) -> None:
         """Cells and pbc of consecutive frames from first_frame on, in one write each."""
-        self.group["frame_cell"][first_frame:first_frame + len(cells)] = cells
-        self.group["frame_pbc"][first_frame:first_frame + len(pbcs)] = pbcs
+        self._handle("frame_cell")[first_frame:first_frame + len(cells)] = cells
+        self._handle("frame_pbc")[first_frame:first_frame + len(pbcs)] = pbcs
 
     def mark_done(self, region: int) -> None:
-        self.group["region_done"][region] = True
+        self._handle("region_done")[region] = True
 
     def mark_complete(self) -> None:
         done = self.array("region_done")
