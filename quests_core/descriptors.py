@@ -184,26 +184,53 @@ class Lattice:
         return _wrapped_fractional(np.ascontiguousarray(positions, dtype=np.float64), self.to_fractional, self.pbc)
 
     def cartesian(self, fractional: np.ndarray) -> np.ndarray:
-        b = self.basis
-        return fractional[:, 0:1] * b[0] + fractional[:, 1:2] * b[1] + fractional[:, 2:3] * b[2]
+        return _cartesian(fractional, self.basis)
 
     def add_images(self, fractional, source, axis: int, cutoff: float):
         """Append the images along one periodic axis that lie within cutoff of the cell."""
         reach = cutoff / self.plane_spacing(axis)
-        n_shifts = int(np.ceil(reach))
-        coordinate = fractional[:, axis]
-        images, image_source = [fractional], [source]
-        for shift in range(-n_shifts, n_shifts + 1):
-            if shift == 0:
-                continue
-            shifted = coordinate + shift
-            keep = (shifted > -reach) & (shifted < 1.0 + reach)
-            if keep.any():
-                image = fractional[keep]
-                image[:, axis] += shift
-                images.append(image)
-                image_source.append(source[keep])
-        return np.concatenate(images), np.concatenate(image_source)
+        return _append_images(fractional, source, axis, reach, int(np.ceil(reach)))
+
+
+# The set-up of a structure in numba: as numpy calls (a few dozen per frame, each on a
+# fresh temporary) it took 40 % of a 256-atom frame. No fastmath anywhere here, so the
+# coordinates keep the exact bits of the element-by-element formulas (a domain of a split
+# frame must see the same points as the whole frame).
+@nb.njit(nogil=True, cache=True)
+def _cartesian(fractional, basis):
+    points = np.empty_like(fractional)
+    for i in range(fractional.shape[0]):
+        for c in range(3):
+            points[i, c] = fractional[i, 0] * basis[0, c] + fractional[i, 1] * basis[1, c] + fractional[i, 2] * basis[2, c]
+    return points
+
+
+@nb.njit(nogil=True, cache=True)
+def _append_images(fractional, source, axis, reach, n_shifts):
+    """fractional and source, then the images shifted by -n_shifts..n_shifts (not 0) along
+    axis that land within reach of the cell, shift by shift, each in point order."""
+    n = fractional.shape[0]
+    count = n
+    for shift in range(-n_shifts, n_shifts + 1):
+        for i in range(n):
+            shifted = fractional[i, axis] + shift
+            count += shift != 0 and shifted > -reach and shifted < 1.0 + reach
+    points = np.empty((count, 3))
+    points_source = np.empty(count, dtype=np.int64)
+    points[:n] = fractional
+    points_source[:n] = source
+    m = n
+    for shift in range(-n_shifts, n_shifts + 1):
+        if shift == 0:
+            continue
+        for i in range(n):
+            shifted = fractional[i, axis] + shift
+            if shifted > -reach and shifted < 1.0 + reach:
+                points[m] = fractional[i]
+                points[m, axis] = shifted
+                points_source[m] = source[i]
+                m += 1
+    return points, points_source
 
 
 @nb.njit(nogil=True, cache=True)  # no fastmath: a domain and its whole frame must get the same bits
@@ -232,12 +259,31 @@ def _cell_list(points: np.ndarray, cutoff: float):
     while np.prod(n_bins) > max_bins:
         n_bins = np.maximum(n_bins // 2, 1)
     edge = np.maximum(extent / n_bins, cutoff)
-    atom_bins = np.minimum(((points - low) / edge).astype(np.int64), n_bins - 1)
-    flat = (atom_bins[:, 0] * n_bins[1] + atom_bins[:, 1]) * n_bins[2] + atom_bins[:, 2]
-    order = np.argsort(flat, kind="stable")
-    bin_start = np.zeros(np.prod(n_bins) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(flat, minlength=np.prod(n_bins)), out=bin_start[1:])
+    order, bin_start, atom_bins = _bin_points(points, low, edge, n_bins)
     return order, bin_start, atom_bins, n_bins
+
+
+@nb.njit(nogil=True, cache=True)
+def _bin_points(points, low, edge, n_bins):
+    """Each point's bin, and the points in bin order (a stable counting sort): order,
+    bin_start (each bin's first place in order) and atom_bins."""
+    n = points.shape[0]
+    atom_bins = np.empty((n, 3), dtype=np.int64)
+    flat = np.empty(n, dtype=np.int64)
+    bin_start = np.zeros(n_bins[0] * n_bins[1] * n_bins[2] + 1, dtype=np.int64)
+    for i in range(n):
+        for c in range(3):
+            atom_bins[i, c] = min(np.int64((points[i, c] - low[c]) / edge[c]), n_bins[c] - 1)
+        flat[i] = (atom_bins[i, 0] * n_bins[1] + atom_bins[i, 1]) * n_bins[2] + atom_bins[i, 2]
+        bin_start[flat[i] + 1] += 1
+    for b in range(1, bin_start.shape[0]):
+        bin_start[b] += bin_start[b - 1]
+    filled = bin_start[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        order[filled[flat[i]]] = i
+        filled[flat[i]] += 1
+    return order, bin_start, atom_bins
 
 
 @nb.njit(**PARALLEL_JIT)
