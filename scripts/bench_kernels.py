@@ -222,7 +222,7 @@ def md_accuracy(args) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=20000, help="environments for the exact H (default %(default)s)")
+    parser.add_argument("--size", type=int, default=40960, help="environments for the exact H (default %(default)s)")
     parser.add_argument("--reference", type=int, default=100_000, help="reference environments (default %(default)s)")
     parser.add_argument("--queries", type=int, default=1_000_000, help="query environments (default %(default)s)")
     parser.add_argument("--repeat", type=int, default=2, help="best of this many timed calls (default %(default)s)")
