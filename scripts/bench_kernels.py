@@ -13,6 +13,8 @@
 3. Accuracy on MD (optional, --md DIR from scripts/make_md.py): reference cu_300K, tests
    cu_1300K and cu_liquid: sign agreement, median |error|, bracket coverage, and H of the
    reference, ours against quests against exact.
+4. quests' n against accuracy (--parts sweep with --md DIR): the accuracy and query rate of
+   quests' approx_delta_entropy at n = 3 ... 3000 on the 1300 K test, next to ours.
 
     python scripts/bench_kernels.py --md /tmp/md                  # default sizes (R 100k, Q 1M)
     python scripts/bench_kernels.py --reference 20000 --queries 100000 --size 10000   # quick
@@ -220,6 +222,43 @@ def md_accuracy(args) -> dict:
     return out
 
 
+SWEEP_N = (3, 10, 30, 100, 300, 1000, 3000)
+
+
+def quests_sweep(args) -> dict:
+    """quests' approx_delta_entropy at growing n on the MD data (reference cu_300K, queries
+    cu_1300K): the accuracy each n reaches and its queries/s without its index build (the call
+    on all queries minus the same call on 10), next to ours at default settings (index built
+    once, apart)."""
+    from ase.io import read
+    from quests.entropy import approx_delta_entropy
+
+    import quests_core
+
+    def load(name):
+        return quests_core.get_descriptors(read(Path(args.md) / f"{name}.extxyz", index=":"))
+
+    x, y = load("cu_300K"), load("cu_1300K")
+    exact = quests_core.delta_entropy(y, x, BANDWIDTH)
+    rows = []
+    for n in SWEEP_N:
+        approx_delta_entropy(y[:10], x, BANDWIDTH, n=n)
+        build_s = best_of(args.repeat, lambda: approx_delta_entropy(y[:10], x, BANDWIDTH, n=n))
+        started = time.perf_counter()
+        dh = approx_delta_entropy(y, x, BANDWIDTH, n=n)
+        query_s = max(time.perf_counter() - started - build_s, 1e-9)
+        rows.append({"n": n, **accuracy(dh, exact), "queries_per_s": len(y) / query_s})
+        print(json.dumps(rows[-1]), flush=True)
+    index = quests_core.build_index(x, random_state=0)
+    quests_core.adaptive_delta_entropy(y[:10], index)
+    started = time.perf_counter()
+    ours = quests_core.adaptive_delta_entropy(y, index)
+    seconds = time.perf_counter() - started
+    return {"n_reference": len(x), "n_queries": len(y), "quests": rows,
+            "ours": {**accuracy(ours.dh, exact), "queries_per_s": len(y) / seconds,
+                     "exact_terms_per_query": float(ours.n_evaluated.mean())}}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=40960, help="environments for the exact H (default %(default)s)")
@@ -246,6 +285,9 @@ def main(argv=None) -> None:
     if "md" in parts and args.md:
         results["md"] = md_accuracy(args)
         print(json.dumps({"md": results["md"]}, indent=1), flush=True)
+    if "sweep" in parts and args.md:
+        results["sweep"] = quests_sweep(args)
+        print(json.dumps({"sweep": results["sweep"]}, indent=1), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=float))
 
