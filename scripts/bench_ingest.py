@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
+import timeit
 from pathlib import Path
 
 import numba
@@ -99,13 +100,8 @@ def warm_worker(extxyz_path: str, dump_path: str) -> None:
     domain_descriptors(atoms.positions, layer, atoms.cell.array, atoms.pbc, slabs, 0, 1)
 
 
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+def best_of(fn) -> float:
+    return min(timeit.repeat(fn, number=1, repeat=3))
 
 
 def time_ingest(client, path: Path, workdir: Path, **request) -> tuple[float, int, float]:
@@ -156,11 +152,11 @@ def main() -> None:
     (location,) = lammps.scan_frames(workdir / "small.lammpstrj")
     lammps.read_frame(workdir / "small.lammpstrj", location, {1: "Cu"})
     extxyz.read_frame(files["trajectory.extxyz"], extxyz.scan_frames(files["trajectory.extxyz"])[0])
-    ours_lammps = best_of(3, lambda: lammps.read_frame(files["snapshot.lammpstrj"],
+    ours_lammps = best_of(lambda: lammps.read_frame(files["snapshot.lammpstrj"],
                                                         lammps.scan_frames(files["snapshot.lammpstrj"])[0], {1: "Cu"}))
-    ase_lammps = best_of(3, lambda: read(files["snapshot.lammpstrj"], format="lammps-dump-text"))
-    ours_extxyz = best_of(3, lambda: extxyz.read_frame(files["snapshot.extxyz"], extxyz.scan_frames(files["snapshot.extxyz"])[0]))
-    ase_extxyz = best_of(3, lambda: read(files["snapshot.extxyz"]))
+    ase_lammps = best_of(lambda: read(files["snapshot.lammpstrj"], format="lammps-dump-text"))
+    ours_extxyz = best_of(lambda: extxyz.read_frame(files["snapshot.extxyz"], extxyz.scan_frames(files["snapshot.extxyz"])[0]))
+    ase_extxyz = best_of(lambda: read(files["snapshot.extxyz"]))
     print(f"LAMMPS dump reader: ours {ours_lammps:.2f} s, ASE {ase_lammps:.2f} s, speed-up {ase_lammps / ours_lammps:.1f}x")
     print(f"extxyz reader:      ours {ours_extxyz:.2f} s, ASE {ase_extxyz:.2f} s, speed-up {ase_extxyz / ours_extxyz:.1f}x")
 
