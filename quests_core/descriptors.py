@@ -130,9 +130,14 @@ def _descriptors_of_points(points, n_centres, source, k, cutoff) -> np.ndarray:
     order, bin_start, atom_bins, n_bins = _cell_list(points, cutoff)
     coincident = np.full(n_centres, -1, dtype=np.int64)
     n_threads = nb.get_num_threads()
-    n_blocks = min(n_centres, 8 * n_threads)
-    _descriptor_kernel(points, n_centres, order, bin_start, atom_bins, n_bins, k, cutoff, _sorting_network(k),
-                       n_blocks, out, coincident)
+    if n_threads == 1:
+        # no parallel launch at all: compute_descriptors_many calls this from several threads,
+        # which not every numba threading layer allows (workqueue aborts)
+        _descriptor_rows(points, 0, n_centres, order, bin_start, atom_bins, n_bins, k, cutoff, _sorting_network(k),
+                         out, coincident)
+    else:
+        _descriptor_kernel(points, n_centres, order, bin_start, atom_bins, n_bins, k, cutoff, _sorting_network(k),
+                           min(n_centres, 8 * n_threads), out, coincident)
     clashing = np.flatnonzero(coincident >= 0)
     if clashing.size:
         i = int(clashing[0])
@@ -286,24 +291,31 @@ def _bin_points(points, low, edge, n_bins):
     return order, bin_start, atom_bins
 
 
-@nb.njit(**PARALLEL_JIT)
-def _descriptor_kernel(points, n_atoms, order, bin_start, atom_bins, n_bins, k, cutoff, network, n_blocks, out,
-                       coincident):
-    """Atoms go to threads in n_blocks blocks, each block with its own scratch."""
+@nb.njit(**JIT)
+def _descriptor_rows(points, first, last, order, bin_start, atom_bins, n_bins, k, cutoff, network, out, coincident):
+    """Descriptors of points first..last - 1, with scratch of their own. Serial: one thread
+    calls it directly, and the parallel kernel calls it per block."""
     network_size = 1
     while network_size < k:
         network_size *= 2
-    for block in nb.prange(n_blocks):
-        nearest_r = np.empty(k)
-        nearest_j = np.empty(k, dtype=np.int64)
-        root_weights = np.empty(k)
-        xyz = np.empty((3, k))
-        v = np.empty((network_size, network_size))
-        for i in range(block * n_atoms // n_blocks, (block + 1) * n_atoms // n_blocks):
-            n_found = _k_nearest_within_cutoff(i, points, order, bin_start, atom_bins[i], n_bins, k,
-                                               cutoff * cutoff, COINCIDENT_DISTANCE**2, nearest_r, nearest_j, coincident)
-            _atom_descriptor(points, nearest_r, nearest_j, n_found, k, cutoff, network, root_weights, xyz, v, out[i])
+    nearest_r = np.empty(k)
+    nearest_j = np.empty(k, dtype=np.int64)
+    root_weights = np.empty(k)
+    xyz = np.empty((3, k))
+    v = np.empty((network_size, network_size))
+    for i in range(first, last):
+        n_found = _k_nearest_within_cutoff(i, points, order, bin_start, atom_bins[i], n_bins, k,
+                                           cutoff * cutoff, COINCIDENT_DISTANCE**2, nearest_r, nearest_j, coincident)
+        _atom_descriptor(points, nearest_r, nearest_j, n_found, k, cutoff, network, root_weights, xyz, v, out[i])
 
+
+@nb.njit(**PARALLEL_JIT)
+def _descriptor_kernel(points, n_atoms, order, bin_start, atom_bins, n_bins, k, cutoff, network, n_blocks, out,
+                       coincident):
+    """Atoms go to threads in n_blocks blocks."""
+    for block in nb.prange(n_blocks):
+        _descriptor_rows(points, block * n_atoms // n_blocks, (block + 1) * n_atoms // n_blocks, order, bin_start,
+                         atom_bins, n_bins, k, cutoff, network, out, coincident)
 
 
 @nb.njit(**JIT)

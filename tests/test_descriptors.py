@@ -1,6 +1,11 @@
 """Descriptors (spec §1) against the brute-force reference in naive.py, mixed periodicity,
 and invariance properties (rotation, translation, permutation, supercells)."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numba
 import numpy as np
 import pytest
@@ -326,3 +331,21 @@ def test_many_structures_raise_for_the_first_bad_one_in_order():
              (clash, good.cell.array, True)]
     with pytest.raises(ValueError, match=r"positions contain NaN or inf \(atom 3\)"):
         quests_core.compute_descriptors_many(batch)
+
+
+def test_many_structures_under_the_workqueue_threading_layer(tmp_path):
+    """numba's workqueue layer aborts on parallel launches from two threads at once; small
+    structures on the pool must not launch any (they run the serial kernel)."""
+    script = tmp_path / "many.py"
+    script.write_text(
+        "import numba, numpy as np, quests_core, structures\n"
+        "frames = [structures.thermal_fcc_cu(repeat=2, seed=s) for s in range(8)]\n"
+        "many = quests_core.compute_descriptors_many((a.positions, a.cell.array, a.pbc) for a in frames)\n"
+        "assert numba.threading_layer() == 'workqueue', numba.threading_layer()\n"
+        "for a, x in zip(frames, many):\n"
+        "    np.testing.assert_array_equal(x, quests_core.compute_descriptors(a.positions, a.cell.array, a.pbc))\n"
+        "print('ok')\n")
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue", "NUMBA_NUM_THREADS": "2",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
