@@ -78,9 +78,9 @@ def compute_descriptors_many(structures, k: int = DescriptorParams.k, cutoff: fl
     """compute_descriptors of each structure, in order: structures yields (positions, cell,
     pbc) or (positions, cell, pbc, species) tuples.
 
-    Small structures go one per thread, each on one numba thread, so the Python set-up of
-    one (images, cell list: about 40 % of a 256-atom frame) overlaps the kernels of the
-    others; a large one gets every thread to itself. The first bad structure in input order
+    Small structures go one per thread, each on one numba thread, so the Python work around
+    one (checks, set-up calls, the result) overlaps the kernels of the others; a large one
+    gets every thread to itself. The first bad structure in input order
     raises its ValueError.
     """
     def one(structure) -> np.ndarray:
