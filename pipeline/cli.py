@@ -15,6 +15,14 @@ log = logging.getLogger("quests_pipeline")
 DH_OUTPUTS = (".json", ".xyz", ".extxyz", ".lammpstrj", ".dump", ".zarr")
 
 
+def add_eps_option(parser: argparse.ArgumentParser) -> None:
+    """--eps, the overlap threshold, for every command that reports overlap or novelty."""
+    from quests_core import KernelParams
+
+    parser.add_argument("--eps", type=float, default=KernelParams.overlap_eps,
+                        help="overlap threshold on dH (default %(default)s)")
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -132,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     dh.add_argument("test", type=Path, metavar="TEST")
     dh.add_argument("references", type=Path, nargs="+", metavar="REFERENCE")
     dh.add_argument("-o", "--output", type=Path, metavar="OUT")
-    dh.add_argument("--eps", type=float, default=None, help="overlap threshold on dH (default 1e-5)")
+    add_eps_option(dh)
     dh.set_defaults(handler=_dh)
 
     overlap = commands.add_parser("overlap", parents=analysis_parents, help="fraction of TEST covered by REFERENCE",
@@ -140,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "dH < eps.")
     overlap.add_argument("test", type=Path, metavar="TEST")
     overlap.add_argument("references", type=Path, nargs="+", metavar="REFERENCE")
-    overlap.add_argument("--eps", type=float, default=None, help="overlap threshold on dH (default 1e-5)")
+    add_eps_option(overlap)
     overlap.add_argument("-o", "--output", type=Path, metavar="SUMMARY.json")
     overlap.set_defaults(handler=_dh)
 
@@ -245,8 +253,6 @@ def _entropy(args) -> int:
 
 
 def _dh(args) -> int:
-    from quests_core import KernelParams
-
     from .analysis import APPROX_ARRAYS, dh_summary
     from .cluster import local_client
     from .exports import write_extxyz, write_lammps_dump
@@ -257,7 +263,6 @@ def _dh(args) -> int:
         raise InputError(f"-o {args.output}: the output must end in one of {', '.join(DH_OUTPUTS)}")
     if args.command == "overlap" and suffix != ".json":
         raise InputError(f"-o {args.output}: overlap writes a .json summary")
-    eps = KernelParams.overlap_eps if args.eps is None else args.eps
     store_dir = args.output.parent if args.output else Path.cwd()
     with local_client(args.workers, args.scheduler) as client:
         request = _ingest_request(args)
@@ -265,7 +270,7 @@ def _dh(args) -> int:
         references = [open_or_ingest(path, request, store_dir, client) for path in args.references]
         check_comparable(test, references)
         summary = dh_summary(client, test, references, _bandwidth(args), method=args.method,
-                             n_neighbors=args.n_neighbors, tolerance=args.tolerance, overlap_eps=eps)
+                             n_neighbors=args.n_neighbors, tolerance=args.tolerance, overlap_eps=args.eps)
     if args.command == "overlap":
         summary = {key: summary[key] for key in ("overlap", "overlap_eps", "n_environments", "bandwidth", "method", "k",
                                                  "cutoff", "store", "references")} | {"kind": "overlap"}

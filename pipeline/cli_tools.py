@@ -10,7 +10,7 @@ from pathlib import Path
 
 from quests_core import COMPRESSION_METHODS, ToolParams
 
-from .cli import _bandwidth, _emit, _ingest_request, _positive_int
+from .cli import _bandwidth, _emit, _ingest_request, _positive_int, add_eps_option
 from .errors import InputError
 
 SUMMARY_SUFFIXES = (".json",)
@@ -38,13 +38,6 @@ def _add_sampling(parser: argparse.ArgumentParser, runs: int) -> None:
     parser.add_argument("--replace", action="store_true",
                         help="draw environments with replacement, as quests does (default: without, so a sample "
                              "is a subset of the dataset)")
-
-
-def _add_eps(parser: argparse.ArgumentParser) -> None:
-    from quests_core import KernelParams
-
-    parser.add_argument("--eps", type=float, default=KernelParams.overlap_eps,
-                        help="overlap threshold on dH (default %(default)s)")
 
 
 def add_tool_commands(commands, parents: dict) -> None:
@@ -91,7 +84,7 @@ def add_tool_commands(commands, parents: dict) -> None:
     trajectory.add_argument("input", type=Path, metavar="TRAJECTORY")
     trajectory.add_argument("references", type=Path, nargs="*", metavar="REFERENCE")
     trajectory.add_argument("-o", "--output", type=Path, metavar="OUT")
-    _add_eps(trajectory)
+    add_eps_option(trajectory)
     trajectory.set_defaults(handler=_trajectory)
 
     compress = commands.add_parser(
@@ -110,7 +103,7 @@ def add_tool_commands(commands, parents: dict) -> None:
                           help="structures already chosen: msc picks what they leave out")
     _add_seed(compress)
     compress.add_argument("-o", "--output", type=Path, metavar="OUT")
-    _add_eps(compress)
+    add_eps_option(compress)
     compress.set_defaults(handler=_compress)
 
     gap = commands.add_parser(
@@ -123,7 +116,7 @@ def add_tool_commands(commands, parents: dict) -> None:
     gap.add_argument("--indices", type=Path, metavar="SELECTION.json",
                      help='frames of INPUT forming the subset: {"indices": [...]} (compress -o) or a JSON list')
     gap.add_argument("-o", "--output", type=Path, metavar="OUT")
-    _add_eps(gap)
+    add_eps_option(gap)
     gap.set_defaults(handler=_information_gap)
 
 
