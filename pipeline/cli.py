@@ -9,6 +9,7 @@ from pathlib import Path
 from . import LOG_FORMAT, __version__
 from .config import DTYPES, METHODS
 from .errors import InputError
+from .ingest import DEFAULT_CHUNK_ROWS
 
 log = logging.getLogger("quests_pipeline")
 
@@ -117,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compute descriptors of structure files into a zarr store (created, resumed or appended to).")
     descriptors.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     descriptors.add_argument("-o", "--output", type=Path, required=True, metavar="STORE")
-    descriptors.add_argument("--chunk-rows", type=_positive_int, default=None, help="environments per zarr chunk")
+    descriptors.add_argument("--chunk-rows", type=_positive_int, default=None,
+                             help=f"environments per zarr chunk of a new store (default: one ingest task's rows, "
+                                  f"at most {DEFAULT_CHUNK_ROWS})")
     descriptors.add_argument("--region-rows", type=_positive_int, default=None,
                              help="environments per ingest task")
     descriptors.add_argument("--split-atoms", type=_positive_int, default=None,
@@ -200,13 +203,13 @@ def _store_params(args):
 
 def _descriptors(args) -> int:
     from .cluster import local_client
-    from .ingest import DEFAULT_CHUNK_ROWS, DEFAULT_REGION_ROWS, DEFAULT_SPLIT_ATOMS, IngestRequest, ingest
+    from .ingest import DEFAULT_REGION_ROWS, DEFAULT_SPLIT_ATOMS, IngestRequest, ingest
     from .readers import FrameSelection
 
     request = IngestRequest(
         paths=tuple(args.inputs), params=_store_params(args), fmt=args.fmt,
         frames=FrameSelection.parse(args.frames), species=args.species,
-        chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS, region_rows=args.region_rows or DEFAULT_REGION_ROWS,
+        chunk_rows=args.chunk_rows, region_rows=args.region_rows or DEFAULT_REGION_ROWS,
         split_atoms=args.split_atoms or DEFAULT_SPLIT_ATOMS, skip_bad=args.skip_bad,
     )
     with local_client(args.workers, args.scheduler) as client:
@@ -216,11 +219,11 @@ def _descriptors(args) -> int:
 
 
 def _ingest_request(args):
-    from .ingest import DEFAULT_CHUNK_ROWS, IngestRequest
+    from .ingest import IngestRequest
     from .readers import FrameSelection
 
     return IngestRequest(paths=(), params=_store_params(args), fmt=args.fmt, frames=FrameSelection.parse(args.frames),
-                         species=args.species, chunk_rows=DEFAULT_CHUNK_ROWS)
+                         species=args.species)
 
 
 def _bandwidth(args):

@@ -28,7 +28,7 @@ from .ase_io import atomic_numbers
 from .cluster import DEFAULT_KIND, KINDS, check_spec
 from .errors import InputError
 from .examples import EXAMPLES
-from .ingest import DEFAULT_CHUNK_ROWS, DEFAULT_REGION_ROWS, DEFAULT_SPLIT_ATOMS
+from .ingest import DEFAULT_REGION_ROWS, DEFAULT_SPLIT_ATOMS
 from .store import StoreParams
 
 DTYPES = ("float64", "float32")
@@ -63,7 +63,7 @@ class DescriptorConfig:
     cutoff: float = _field(DescriptorParams.cutoff, gt=0)
     dtype: str = _field(DTYPES[0], choices=DTYPES)
     multicomponent: tuple[str, ...] | None = None  # elements of the multicomponent descriptor
-    chunk_rows: int = _field(DEFAULT_CHUNK_ROWS, min=1)
+    chunk_rows: int | None = _field(None, min=1)  # None: one ingest task's rows, at most DEFAULT_CHUNK_ROWS
     region_rows: int = _field(DEFAULT_REGION_ROWS, min=1)
 
     def store_params(self) -> StoreParams:

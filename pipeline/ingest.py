@@ -27,7 +27,7 @@ from .store import DOMAIN, FRAMES, SPLIT_FRAME, DescriptorStore, Region, StorePa
 
 log = logging.getLogger("quests_pipeline")
 
-DEFAULT_CHUNK_ROWS = 16384
+DEFAULT_CHUNK_ROWS = 16384  # at most, when not given: a new store's chunks are one task's rows
 DEFAULT_REGION_ROWS = 65536  # environments per task for frames of ordinary size
 DEFAULT_SPLIT_ATOMS = 200_000  # frames above this are split into slab domains, about this size each
 MIN_REGION_ROWS = 1024
@@ -41,7 +41,7 @@ class IngestRequest:
     fmt: str | None = None
     frames: readers.FrameSelection = field(default_factory=readers.FrameSelection)
     species: dict[int, str] | None = None  # LAMMPS type -> chemical symbol
-    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    chunk_rows: int | None = None  # None: the rows of the first task, at most DEFAULT_CHUNK_ROWS
     region_rows: int = DEFAULT_REGION_ROWS
     split_atoms: int = DEFAULT_SPLIT_ATOMS
     skip_bad: bool = False  # leave out (and record) frames that cannot be read or are invalid
@@ -58,9 +58,8 @@ class FrameTask:
 
 
 def ingest(request: IngestRequest, store_path: Path, client: Client) -> DescriptorStore:
-    store = _open_or_create(store_path, request)
     n_workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
-    _plan(store, request, n_workers)
+    store = _plan(Path(store_path), request, n_workers)
     pending = store.pending_regions()
     if not pending:
         log.info("%s: every region is already written; nothing to compute", store.path)
@@ -73,9 +72,9 @@ def ingest(request: IngestRequest, store_path: Path, client: Client) -> Descript
     return store
 
 
-def _open_or_create(path: Path, request: IngestRequest) -> DescriptorStore:
+def _open_existing(path: Path, request: IngestRequest) -> DescriptorStore | None:
     if not path.exists():
-        return DescriptorStore.create(path, request.params, request.chunk_rows)
+        return None
     store = DescriptorStore.open(path, mode="r+", allow_incomplete=True)
     if store.params != request.params:
         raise InputError(f"store was made with {store.params.to_attrs()}, this run asks for "
@@ -83,9 +82,23 @@ def _open_or_create(path: Path, request: IngestRequest) -> DescriptorStore:
     return store
 
 
-def _plan(store: DescriptorStore, request: IngestRequest, n_workers: int) -> None:
-    store.begin_plan()
-    known = {(s["sha256"], s["frames"], s["format"], tuple(sorted(s["species"].items()))) for s in store.sources}
+@dataclass(frozen=True)
+class _SourcePlan:
+    record: dict
+    refs: list[readers.FrameRef]
+    skipped: list[dict]
+    regions: list[Region]
+
+
+def _plan(store_path: Path, request: IngestRequest, n_workers: int) -> DescriptorStore:
+    """Scan the new sources and plan their frames and regions, then write the plan into the
+    store (created here when there is none yet), one source at a time."""
+    store = _open_existing(store_path, request)
+    if store is not None:
+        store.begin_plan()
+    known = {_source_key(source) for source in store.sources} if store else set()
+    first_frame, first_row = (store.n_frames, store.n_environments) if store else (0, 0)
+    plans = []
     for path in request.paths:
         path = Path(path)
         fmt = readers.resolve_format(path, request.fmt)
@@ -93,33 +106,51 @@ def _plan(store: DescriptorStore, request: IngestRequest, n_workers: int) -> Non
             raise InputError("a LAMMPS dump names atom types, not elements: give each type its element with "
                              "--species 1=Cu,2=Ni", path=path)
         record = source_record(path, fmt, str(request.frames), request.species)
-        key = (record["sha256"], record["frames"], record["format"], tuple(sorted(record["species"].items())))
-        if key in known:
-            log.info("%s: already in %s with the same frames; not added again", path, store.path)
+        if _source_key(record) in known:
+            log.info("%s: already in %s with the same frames; not added again", path, store_path)
             continue
         refs = readers.scan(path, fmt, request.frames)
+        skipped = []
         if request.skip_bad:
             refs, skipped = _drop_bad_frames(path, fmt, refs, request.species)
             for entry in skipped:
                 log.warning("skipped %s, frame %d: %s", path, entry["frame"], entry["reason"])
-            store.record_skipped(skipped)
             if not refs:
                 raise InputError("every selected frame is bad", path=path)
         for ref in refs:
             if ref.n_atoms == 0:
                 raise InputError("frame has no atoms", path=path, frame=ref.index)
-        source = len(store.sources)
-        first_frame, _ = store.add_frames(source, [r.index for r in refs], [r.n_atoms for r in refs],
-                                          [r.offset for r in refs], [r.size for r in refs])
-        starts = store.array("frame_start")[first_frame:]
+        n_atoms = [ref.n_atoms for ref in refs]
+        starts = first_row + np.concatenate([[0], np.cumsum(n_atoms)[:-1]]).astype(np.int64)
         # at least TASKS_PER_WORKER tasks per worker, so every worker has work and the last is short
-        region_rows = min(request.region_rows,
-                          max(MIN_REGION_ROWS, math.ceil(sum(r.n_atoms for r in refs) / (TASKS_PER_WORKER * n_workers))))
-        store.add_regions(_batch_regions(first_frame, starts, [r.n_atoms for r in refs], region_rows,
-                                         request.split_atoms, n_workers))
-        store.commit_plan([record])
-        known.add(key)
-        log.info("%s: %d frames, %d environments planned", path, len(refs), sum(r.n_atoms for r in refs))
+        region_rows = min(request.region_rows, max(MIN_REGION_ROWS, math.ceil(sum(n_atoms) / (TASKS_PER_WORKER * n_workers))))
+        plans.append(_SourcePlan(record, refs, skipped, _batch_regions(first_frame, starts, n_atoms, region_rows,
+                                                                       request.split_atoms, n_workers)))
+        known.add(_source_key(record))
+        first_frame, first_row = first_frame + len(refs), first_row + sum(n_atoms)
+    if store is None:
+        # chunks of one task's rows: tasks over frames of equal size then write whole chunks,
+        # with no chunk shared (read-modify-write under a lock) with a neighbouring task
+        first = plans[0].regions[0]
+        store = DescriptorStore.create(store_path, request.params,
+                                       request.chunk_rows or min(DEFAULT_CHUNK_ROWS, first.stop - first.start),
+                                       reserve={"n_environments": first_row, "n_frames": first_frame,
+                                                "n_regions": sum(len(plan.regions) for plan in plans)})
+    for plan in plans:
+        if plan.skipped:
+            store.record_skipped(plan.skipped)
+        source = len(store.sources)
+        refs = plan.refs
+        store.add_frames(source, [r.index for r in refs], [r.n_atoms for r in refs], [r.offset for r in refs],
+                         [r.size for r in refs])
+        store.add_regions(plan.regions)
+        store.commit_plan([plan.record])
+        log.info("%s: %d frames, %d environments planned", plan.record["path"], len(refs), sum(r.n_atoms for r in refs))
+    return store
+
+
+def _source_key(record: dict) -> tuple:
+    return record["sha256"], record["frames"], record["format"], tuple(sorted(record["species"].items()))
 
 
 def _drop_bad_frames(path: Path, fmt: str, refs: list[readers.FrameRef], species) -> tuple[list, list[dict]]:

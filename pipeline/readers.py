@@ -11,6 +11,7 @@ from .errors import InputError
 LAMMPS_DUMP = "lammps-dump-text"
 EXTXYZ = "extxyz"
 _LAMMPS_SUFFIXES = (".lammpstrj", ".dump")
+_EXTXYZ_SUFFIXES = (".extxyz",)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ def resolve_format(path: Path, fmt: str | None) -> str:
         return fmt
     if path.suffix.lower() in _LAMMPS_SUFFIXES:
         return LAMMPS_DUMP
+    if path.suffix.lower() in _EXTXYZ_SUFFIXES:  # ASE would read the head of the file to say the same
+        return EXTXYZ
     return ase_io.guess_format(path)
 
 

@@ -1,6 +1,6 @@
 """The zarr (v3) descriptor store: the contract between ingest and analysis.
 
-Layout (documented in docs/store.md), format "quests-store/1":
+Layout (documented in docs/store.md), format "quests-store/2":
   descriptors      (environment, feature)   float32|float64, chunked by rows
   env_frame        (environment,)           int64   frame of each environment
   env_atom         (environment,)           int64   atom index within its frame
@@ -9,7 +9,8 @@ Layout (documented in docs/store.md), format "quests-store/1":
   frame_n_atoms, frame_start, frame_source, frame_index, frame_offset   (frame,) int64
   frame_cell       (frame, vector, xyz)     float64
   frame_pbc        (frame, axis)            bool
-  region_start, region_stop, region_frame_start, region_frame_stop     (region,) int64
+  region_table     (region, field)          int64   kind, start, stop, frame_start, frame_stop,
+                                                    layer_first, layer_last of each region
   region_done      (region,)                bool
 Attributes: format, complete, descriptor parameters, package versions, sources.
 
@@ -20,6 +21,7 @@ Everything per frame or per region is written by the one client that runs the in
 """
 
 import contextlib
+import functools
 import os
 import shutil
 from dataclasses import asdict, dataclass
@@ -31,7 +33,7 @@ import zarr
 
 from .errors import InputError
 
-FORMAT = "quests-store/1"
+FORMAT = "quests-store/2"  # 2: the region columns are one region_table
 FRAME_CHUNK = 65536
 REGION_CHUNK = 65536
 VERSIONED_PACKAGES = ("quests-pipeline", "numpy", "numba", "zarr", "ase", "dask", "distributed")
@@ -52,18 +54,14 @@ _FRAME_ARRAYS = {
     "frame_cell": ("float64", (3, 3), ("vector", "xyz")),
     "frame_pbc": ("bool", (3,), ("axis",)),
 }
+REGION_FIELDS = ("kind", "start", "stop", "frame_start", "frame_stop", "layer_first", "layer_last")
 _REGION_ARRAYS = {
-    "region_kind": ("int64", (), ()),
-    "region_start": ("int64", (), ()),
-    "region_stop": ("int64", (), ()),
-    "region_frame_start": ("int64", (), ()),
-    "region_frame_stop": ("int64", (), ()),
-    "region_layer_first": ("int64", (), ()),
-    "region_layer_last": ("int64", (), ()),
+    "region_table": ("int64", (len(REGION_FIELDS),), ("field",)),
     "region_done": ("bool", (), ()),
 }
-_REGION_COLUMNS = ("region_kind", "region_start", "region_stop", "region_frame_start", "region_frame_stop",
-                   "region_layer_first", "region_layer_last")
+PLAN_SIZES = ("n_environments", "n_frames", "n_regions")
+# small per-frame and per-region tables: the client reads them whole, often; cached per store object
+_TABLES = (*_FRAME_ARRAYS, *_REGION_ARRAYS)
 
 
 @dataclass(frozen=True)
@@ -101,8 +99,7 @@ class Region:
     kind FRAMES: whole frames. SPLIT_FRAME: one large frame, whose atoms are stored in slab
     layer order (positions, atoms, numbers) for its DOMAIN regions, which then compute the
     descriptors of layers [layer_first, layer_last). A frame's SPLIT_FRAME regions share its
-    rows: each stores the piece layer_first of layer_last pieces of its layers (stores
-    written before pieces existed hold one region with both fields -1).
+    rows: each stores the piece layer_first of layer_last pieces of its layers.
     """
 
     index: int
@@ -117,7 +114,7 @@ class Region:
     @property
     def piece(self) -> tuple[int, int]:
         """(piece, pieces) of a SPLIT_FRAME region."""
-        return (self.layer_first, self.layer_last) if self.layer_last > 0 else (0, 1)
+        return self.layer_first, self.layer_last
 
     @property
     def n_rows(self) -> int:
@@ -129,6 +126,7 @@ class Region:
         return rows // pieces + (piece < rows % pieces)
 
 
+@functools.cache
 def package_versions() -> dict:
     found = {}
     for name in VERSIONED_PACKAGES:
@@ -142,38 +140,47 @@ class DescriptorStore:
         self.path = Path(path)
         self.group = group
         self._handles: dict[str, zarr.Array] = {}
+        self._tables: dict[str, np.ndarray] = {}
+        self._planned: dict[str, int] | None = None  # sizes once the plan being written is committed
 
     def _handle(self, name: str) -> zarr.Array:
         """The named array, opened once per store object: every open reads its metadata from
-        disk (about 2 ms), and planning and bookkeeping touch the tables hundreds of times."""
+        disk (about 2 ms), and planning and bookkeeping touch the tables hundreds of times.
+        The first call opens all arrays together (their metadata is read concurrently)."""
+        if not self._handles:
+            self._handles = dict(self.group.arrays())
         if name not in self._handles:
             self._handles[name] = self.group[name]
         return self._handles[name]
 
     # ---- opening -------------------------------------------------------------------
     @classmethod
-    def create(cls, path, params: StoreParams, chunk_rows: int) -> "DescriptorStore":
+    def create(cls, path, params: StoreParams, chunk_rows: int, reserve: dict | None = None) -> "DescriptorStore":
         """An empty store, built beside its path and renamed into place, so a store that
-        exists always has its layout and attributes."""
+        exists always has its layout and attributes. reserve (n_environments, n_frames,
+        n_regions) makes the arrays that long already, for the plan about to be added: they
+        then need no resizing (nothing is planned until commit_plan)."""
         path = Path(path)
+        lengths = {**dict.fromkeys(PLAN_SIZES, 0), **(reserve or {})}
         if path.exists():
             raise InputError(f"{path} already exists", path=None)
         building = path.with_name(path.name + ".creating")
         shutil.rmtree(building, ignore_errors=True)
         group = zarr.open_group(str(building), mode="w")
         # floats barely compress (10 %) and zstd costs a third of a write: stored raw
-        group.create_array("descriptors", shape=(0, params.width), chunks=(chunk_rows, params.width),
+        group.create_array("descriptors", shape=(lengths["n_environments"], params.width), chunks=(chunk_rows, params.width),
                            dtype=params.dtype, fill_value=np.nan, dimension_names=("environment", "feature"),
                            compressors=None)
         for name, (dtype, trailing, dims) in _ENVIRONMENT_ARRAYS.items():
-            group.create_array(name, shape=(0, *trailing), chunks=(chunk_rows, *trailing), dtype=dtype,
+            group.create_array(name, shape=(lengths["n_environments"], *trailing), chunks=(chunk_rows, *trailing), dtype=dtype,
                                fill_value=_fill(dtype), dimension_names=("environment", *dims))
         for name, (dtype, trailing, dims) in _FRAME_ARRAYS.items():
-            group.create_array(name, shape=(0, *trailing), chunks=(FRAME_CHUNK, *trailing), dtype=dtype,
+            group.create_array(name, shape=(lengths["n_frames"], *trailing), chunks=(FRAME_CHUNK, *trailing), dtype=dtype,
                                fill_value=_fill(dtype), dimension_names=("frame", *dims))
         for name, (dtype, trailing, dims) in _REGION_ARRAYS.items():
-            group.create_array(name, shape=(0, *trailing), chunks=(REGION_CHUNK, *trailing), dtype=dtype,
+            group.create_array(name, shape=(lengths["n_regions"], *trailing), chunks=(REGION_CHUNK, *trailing), dtype=dtype,
                                fill_value=_fill(dtype), dimension_names=("region", *dims))
+        group["region_table"].attrs["fields"] = list(REGION_FIELDS)
         group.attrs.update({
             "format": FORMAT,
             "complete": False,
@@ -182,10 +189,12 @@ class DescriptorStore:
             "sources": [],
             "skipped_frames": [],
             "split_frames": {},
-            "plan": {"n_environments": 0, "n_frames": 0, "n_regions": 0},
+            "plan": dict.fromkeys(PLAN_SIZES, 0),
         })
         os.rename(building, path)
-        return cls(path, zarr.open_group(str(path), mode="r+"))
+        store = cls(path, zarr.open_group(str(path), mode="r+"))
+        store._planned = dict.fromkeys(PLAN_SIZES, 0)
+        return store
 
     @classmethod
     def open(cls, path, mode: str = "r", allow_incomplete: bool = False) -> "DescriptorStore":
@@ -241,11 +250,33 @@ class DescriptorStore:
         return int(self._handle("region_done").shape[0])
 
     def array(self, name: str) -> np.ndarray:
-        return self._handle(name)[:]
+        """The whole array. The frame and region tables are read once per store object (read
+        only; this object's own writes refresh them): the client that plans and records an
+        ingest is their one writer, and reads them many times."""
+        if name not in _TABLES:
+            return self._handle(name)[:]
+        if name not in self._tables:
+            table = self._handle(name)[:]
+            table.setflags(write=False)
+            self._tables[name] = table
+        return self._tables[name]
+
+    def _write(self, name: str, selection, values) -> None:
+        self._handle(name)[selection] = values
+        self._tables.pop(name, None)
+
+    def _resize(self, name: str, length: int) -> None:
+        array = self._handle(name)
+        if array.shape[0] != length:
+            array.resize((length, *array.shape[1:]))
+            self._tables.pop(name, None)
+
+    def _reserve(self, name: str, length: int) -> None:
+        if self._handle(name).shape[0] < length:
+            self._resize(name, length)
 
     def regions(self) -> list[Region]:
-        columns = [self.array(name) for name in _REGION_COLUMNS]
-        return [Region(i, *map(int, row)) for i, row in enumerate(zip(*columns))]
+        return [Region(i, *map(int, row)) for i, row in enumerate(self.array("region_table"))]
 
     def pending_regions(self) -> list[Region]:
         done = self.array("region_done")
@@ -259,48 +290,54 @@ class DescriptorStore:
         self.group.attrs.update({"complete": False})
         plan = self.group.attrs["plan"]
         for name in ("descriptors", *_ENVIRONMENT_ARRAYS):
-            _grow(self._handle(name), plan["n_environments"])
+            self._resize(name, plan["n_environments"])
         for name in _FRAME_ARRAYS:
-            _grow(self._handle(name), plan["n_frames"])
+            self._resize(name, plan["n_frames"])
         for name in _REGION_ARRAYS:
-            _grow(self._handle(name), plan["n_regions"])
+            self._resize(name, plan["n_regions"])
+        self._planned = {size: plan[size] for size in PLAN_SIZES}
+
+    def _plan_sizes(self) -> dict[str, int]:
+        if self._planned is None:
+            self._planned = {size: self.group.attrs["plan"][size] for size in PLAN_SIZES}
+        return self._planned
 
     def commit_plan(self, new_sources: list[dict] = ()) -> None:
-        self.group.attrs.update({
-            "sources": self.sources + list(new_sources),
-            "plan": {"n_environments": self.n_environments, "n_frames": self.n_frames, "n_regions": self.n_regions},
-        })
+        self.group.attrs.update({"sources": self.sources + list(new_sources), "plan": dict(self._plan_sizes())})
 
     def add_frames(self, source: int, indices, n_atoms, offsets, sizes) -> tuple[int, int]:
         """Append frames of one source; returns the new frames' [first, last) frame ids."""
         n_atoms = np.asarray(n_atoms, dtype=np.int64)
-        first_frame, first_row = self.n_frames, self.n_environments
+        planned = self._plan_sizes()
+        first_frame, first_row = planned["n_frames"], planned["n_environments"]
         last_frame, last_row = first_frame + len(n_atoms), first_row + int(n_atoms.sum())
         for name in _FRAME_ARRAYS:
-            _grow(self._handle(name), last_frame)
+            self._reserve(name, last_frame)
         for name in ("descriptors", *_ENVIRONMENT_ARRAYS):
-            _grow(self._handle(name), last_row)
+            self._reserve(name, last_row)
+        planned.update(n_frames=last_frame, n_environments=last_row)
+        frames = slice(first_frame, last_frame)
         starts = first_row + np.concatenate([[0], np.cumsum(n_atoms)[:-1]]).astype(np.int64)
-        self._handle("frame_n_atoms")[first_frame:last_frame] = n_atoms
-        self._handle("frame_start")[first_frame:last_frame] = starts
-        self._handle("frame_source")[first_frame:last_frame] = source
-        self._handle("frame_index")[first_frame:last_frame] = np.asarray(indices, dtype=np.int64)
-        self._handle("frame_offset")[first_frame:last_frame] = np.asarray(offsets, dtype=np.int64)
-        self._handle("frame_size")[first_frame:last_frame] = np.asarray(sizes, dtype=np.int64)
+        self._write("frame_n_atoms", frames, n_atoms)
+        self._write("frame_start", frames, starts)
+        self._write("frame_source", frames, source)
+        self._write("frame_index", frames, np.asarray(indices, dtype=np.int64))
+        self._write("frame_offset", frames, np.asarray(offsets, dtype=np.int64))
+        self._write("frame_size", frames, np.asarray(sizes, dtype=np.int64))
         return first_frame, last_frame
 
     def add_regions(self, regions: list[Region]) -> None:
         """Append regions (their index fields are ignored: they are numbered in order)."""
-        first = self.n_regions
+        planned = self._plan_sizes()
+        first = planned["n_regions"]
         last = first + len(regions)
         for name in _REGION_ARRAYS:
-            _grow(self._handle(name), last)
+            self._reserve(name, last)
+        planned["n_regions"] = last
         if regions:
-            table = np.array([[region.kind, region.start, region.stop, region.frame_start, region.frame_stop,
-                               region.layer_first, region.layer_last] for region in regions], dtype=np.int64)
-            for column, name in enumerate(_REGION_COLUMNS):
-                self._handle(name)[first:last] = table[:, column]
-            self._handle("region_done")[first:last] = False
+            table = np.array([[getattr(region, field) for field in REGION_FIELDS] for region in regions], dtype=np.int64)
+            self._write("region_table", slice(first, last), table)
+            self._write("region_done", slice(first, last), False)
 
     @property
     def split_frames(self) -> dict[int, dict]:
@@ -336,11 +373,11 @@ class DescriptorStore:
 
     def write_frame_info(self, first_frame: int, cells: np.ndarray, pbcs: np.ndarray) -> None:
         """Cells and pbc of consecutive frames from first_frame on, in one write each."""
-        self._handle("frame_cell")[first_frame:first_frame + len(cells)] = cells
-        self._handle("frame_pbc")[first_frame:first_frame + len(pbcs)] = pbcs
+        self._write("frame_cell", slice(first_frame, first_frame + len(cells)), cells)
+        self._write("frame_pbc", slice(first_frame, first_frame + len(pbcs)), pbcs)
 
     def mark_done(self, region: int) -> None:
-        self._handle("region_done")[region] = True
+        self._write("region_done", region, True)
 
     def mark_complete(self) -> None:
         done = self.array("region_done")
@@ -375,11 +412,6 @@ class DescriptorStore:
 
 def _fill(dtype: str):
     return {"float64": np.nan, "float32": np.nan, "bool": False}.get(dtype, -1)
-
-
-def _grow(array: zarr.Array, length: int) -> None:
-    if array.shape[0] != length:
-        array.resize((length, *array.shape[1:]))
 
 
 def source_record(path, fmt: str, frames: str, species: dict | None) -> dict:

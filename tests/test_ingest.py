@@ -83,6 +83,18 @@ def test_store_equals_in_memory_descriptors(data, clients, tmp_path, workers, ch
     np.testing.assert_array_equal(store.array("env_number"), 29)
 
 
+def test_default_chunks_are_one_task_so_tasks_share_no_chunk(data, clients, tmp_path):
+    store = ingest(IngestRequest(paths=(data / "md.extxyz",), params=PARAMS, region_rows=500), tmp_path / "s.zarr",
+                   clients[2])
+    regions = store.regions()
+    assert store.chunk_rows == 540  # five frames of 108 atoms: the first task's rows
+    assert [(region.start, region.stop) for region in regions] == [(0, 540), (540, 1080), (1080, 1296)]
+    np.testing.assert_array_equal(store.read_descriptors(), expected(data / "md.extxyz"))
+    big = ingest(IngestRequest(paths=(data / "md.extxyz",), params=PARAMS, region_rows=10**6), tmp_path / "b.zarr",
+                 clients[1])
+    assert big.chunk_rows == 1080  # tasks of at least MIN_REGION_ROWS (1024): ten frames
+
+
 @pytest.mark.parametrize("name", ["big.extxyz", "cluster.extxyz"])
 def test_split_frames_equal_unsplit(data, clients, tmp_path, name):
     request = IngestRequest(paths=(data / name,), params=PARAMS, chunk_rows=97, split_atoms=400)
@@ -248,7 +260,7 @@ def test_store_readable_by_plain_zarr_and_xarray(data, clients, tmp_path):
     store = ingest(IngestRequest(paths=(data / "md.extxyz",), params=PARAMS, chunk_rows=100), tmp_path / "s.zarr",
                    clients[2])
     group = zarr.open_group(str(tmp_path / "s.zarr"), mode="r")
-    assert group.attrs["format"] == "quests-store/1" and group.attrs["complete"]
+    assert group.attrs["format"] == "quests-store/2" and group.attrs["complete"]
     assert group.attrs["descriptor"] == {"k": 32, "cutoff": 5.0, "dtype": "float64", "species": None}
     assert {"quests-pipeline", "numpy", "numba", "zarr", "ase"} <= set(group.attrs["versions"])
     source = group.attrs["sources"][0]
