@@ -44,18 +44,10 @@ JOBQUEUE_RESERVED_KEYS = ("job_cls", "asynchronous", "loop", "n_workers")  # set
 EXAMPLE = "e.g. cluster: {kind: slurm, cores: 8, memory: 32GB, walltime: '01:00:00', jobs: 4}"
 
 
-# Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536, and glibc then also stops raising its mmap
-# threshold: every temporary above 128 KiB (descriptor blocks, zarr chunk buffers) becomes a
-# fresh mapping whose pages fault in on first touch, which is slow on virtual machines. Workers
-# keep freed memory for reuse instead (up to 256 MiB beyond what they hold).
-WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": str(256 << 20), "MALLOC_MMAP_THRESHOLD_": str(32 << 20)}
-
-
 def worker_environment(cores: int) -> dict:
     """BLAS threads of a worker process = its cores (numba's are set by NumbaThreads: numba
-    refuses a changed NUMBA_NUM_THREADS once it has started threads), and glibc's malloc set
-    to reuse memory."""
-    return {**{name: str(cores) for name in BLAS_THREAD_VARIABLES}, **WORKER_MALLOC}
+    refuses a changed NUMBA_NUM_THREADS once it has started threads)."""
+    return {name: str(cores) for name in BLAS_THREAD_VARIABLES}
 
 
 def job_environment(cores: int) -> dict:
