@@ -9,6 +9,7 @@ written, so a run killed at any point resumes by computing the regions not marke
 import functools
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ DEFAULT_REGION_ROWS = 65536  # environments per task for frames of ordinary size
 DEFAULT_SPLIT_ATOMS = 200_000  # frames above this are split into slab domains, about this size each
 MIN_REGION_ROWS = 1024
 TASKS_PER_WORKER = 2
+RECORD_SECONDS = 2.0  # finished regions are recorded at most this often: a killed run redoes at most these
 
 
 @dataclass(frozen=True)
@@ -280,21 +282,43 @@ def _run(store: DescriptorStore, regions: list[Region], client: Client) -> None:
         futures[future] = region
     progress = Progress("descriptors" if regions[0].kind != SPLIT_FRAME else "layering", sum(r.n_rows for r in regions),
                         "environments")
+    finished = []
+    recorded = time.monotonic()
     try:
         for future in as_completed(futures):
             region = futures[future]
-            result = future.result()
-            if region.kind != DOMAIN:
-                cells, pbcs, split = result
-                store.write_frame_info(region.frame_start, cells, pbcs)
-                if split is not None:
-                    store.record_split_frame(region.frame_start, split)
-            store.mark_done(region.index)
+            finished.append((region, future.result()))
             progress.advance(region.n_rows)
+            if time.monotonic() - recorded >= RECORD_SECONDS:
+                _record(store, finished)
+                finished, recorded = [], time.monotonic()
+        _record(store, finished)
     except BaseException:
         for future in futures:
             future.cancel()
         raise
+
+
+def _record(store: DescriptorStore, finished: list[tuple[Region, object]]) -> None:
+    """Record finished regions: their frames' cells and pbc (one write per run of adjacent
+    frames) and split-frame layers, then, in one write, that they are done."""
+    if not finished:
+        return
+    runs = []  # [first frame, cells, pbcs] of adjacent frames
+    for region, result in sorted(finished, key=lambda item: item[0].frame_start):
+        if region.kind == DOMAIN:
+            continue
+        cells, pbcs, split = result
+        if split is not None and region.frame_start not in store.split_frames:  # the same from every piece
+            store.record_split_frame(region.frame_start, split)
+        if runs and runs[-1][0] + len(runs[-1][1]) == region.frame_start:
+            runs[-1][1].extend(cells)
+            runs[-1][2].extend(pbcs)
+        elif not runs or runs[-1][0] != region.frame_start:  # pieces of a split frame repeat its cell
+            runs.append([region.frame_start, list(cells), list(pbcs)])
+    for first_frame, cells, pbcs in runs:
+        store.write_frame_info(first_frame, np.array(cells), np.array(pbcs))
+    store.mark_done([region.index for region, _ in finished])
 
 
 def _slab_fields(info: dict) -> dict:

@@ -41,9 +41,9 @@ Speed: nothing loops over atoms in Python. `scan_frames` reads each header, then
 NUMBER OF ATOMS lines by counting newlines over large byte blocks (a numba kernel, ~4 GB/s).
 `read_frame` and `iter_frames` read the atom lines a block of whole lines at a time (at most
 4 MiB held, in a reused buffer) and parse each block with a numba kernel that converts only
-the id, type and position columns, with no line count first; atoms are then put in id order
-by placing each at row id - low (LAMMPS' ids 1..N, in any order), by counting (ids with a few
-gaps) or by argsort (sparse ids). Numbers come out exactly as float() reads them: the parser
+the id, type and position columns, with no line count first; atoms not already in id order
+are then put in it by placing each at row id - low (LAMMPS' ids 1..N, in any order), by
+counting (ids with a few gaps) or by argsort (sparse ids). Numbers come out exactly as float() reads them: the parser
 of `pipeline.textparse` rounds most itself and leaves the rest (17 or more significant digits,
 or a decimal exponent beyond +-22) to float(). Measured on one 1M-atom frame by
 ``scripts/bench_lammps.py`` (a shared 2-core machine, so timings are noisy): the kernel parsed
@@ -200,15 +200,16 @@ def _copy_positions(buf, i, roles, text, n_text):
 
 
 @numba.njit(**_JIT)
-def _parse_atoms(buf, start, first_line, roles, table, shift, matrix, ids, atoms, slow, text):
+def _parse_atoms(buf, start, first_line, roles, table, shift, matrix, ids, positions, numbers, slow, text):
     """Parse atom lines first_line, first_line + 1, ... len(ids) - 1 from buf[start:], which
     ends with a newline: columns separated by blanks (bytes up to 32 other than the newline).
     roles[c] says what column c is: _ID, _TYPE, _X + axis, or _SKIP (stepped over, never read).
 
-    Line k gives ids[k] = id and atoms[k] = (position, number): position = (xyz - shift) @ matrix
-    and number = table[type] (-type where the table has no element for it), stored as a float
-    so that sorting by id gathers one 32-byte row per atom. (Writing each atom straight to row
-    id - 1 instead was measured twice as slow: the scattered stores stall the parse.)
+    Line k gives ids[k] = id, positions[k] = (xyz - shift) @ matrix and numbers[k] =
+    table[type] (-type where the table has no element for it), in file order: dumps are
+    usually sorted by id, and then these are the frame's arrays as they are. (Writing each
+    atom straight to row id - 1 instead was measured twice as slow: the scattered stores stall
+    the parse.)
 
     A line with a coordinate that parse_float cannot round exactly (it needs float()) gets
     its number here but not its position: slow[:n_slow] holds (line, index of its start in
@@ -290,10 +291,10 @@ def _parse_atoms(buf, start, first_line, roles, table, shift, matrix, ids, atoms
         x -= shift[0]
         y -= shift[1]
         z -= shift[2]
-        atoms[line, 0] = x * matrix[0, 0] + y * matrix[1, 0] + z * matrix[2, 0]
-        atoms[line, 1] = x * matrix[0, 1] + y * matrix[1, 1] + z * matrix[2, 1]
-        atoms[line, 2] = x * matrix[0, 2] + y * matrix[1, 2] + z * matrix[2, 2]
-        atoms[line, 3] = number if number > 0 else -atom_type
+        positions[line, 0] = x * matrix[0, 0] + y * matrix[1, 0] + z * matrix[2, 0]
+        positions[line, 1] = x * matrix[0, 1] + y * matrix[1, 1] + z * matrix[2, 1]
+        positions[line, 2] = x * matrix[0, 2] + y * matrix[1, 2] + z * matrix[2, 2]
+        numbers[line] = number if number > 0 else -atom_type
     return _OK, n_atoms, 0, i, i, n_slow, n_text
 
 
@@ -316,28 +317,16 @@ def _order_by_id(ids, low, span):
 
 
 @numba.njit(**_JIT)
-def _scatter(atoms, ids, low, positions, numbers):
-    """positions[ids[k] - low] = atoms[k, :3] and numbers[...] = atoms[k, 3]: id order in one
+def _scatter(positions, numbers, ids, low, by_id, numbers_by_id):
+    """by_id[ids[k] - low] = positions[k] and numbers_by_id[...] = numbers[k]: id order in one
     pass when the ids are exactly low, low + 1, ... in some order. (An id seen twice leaves a
-    row unwritten: numbers are never 0, so a 0 left in a zeroed numbers shows it.)"""
-    for k in range(atoms.shape[0]):
+    row unwritten: numbers are never 0, so a 0 left in a zeroed numbers_by_id shows it.)"""
+    for k in range(positions.shape[0]):
         row = ids[k] - low
-        positions[row, 0] = atoms[k, 0]
-        positions[row, 1] = atoms[k, 1]
-        positions[row, 2] = atoms[k, 2]
-        numbers[row] = np.int64(atoms[k, 3])
-
-
-@numba.njit(**_JIT)
-def _split(atoms, order, positions, numbers):
-    """positions[k] = atoms[i, :3] and numbers[k] = atoms[i, 3] with i = order[k], or i = k
-    where order is empty (atoms already in id order)."""
-    for k in range(atoms.shape[0]):
-        i = order[k] if order.shape[0] else k
-        positions[k, 0] = atoms[i, 0]
-        positions[k, 1] = atoms[i, 1]
-        positions[k, 2] = atoms[i, 2]
-        numbers[k] = np.int64(atoms[i, 3])
+        by_id[row, 0] = positions[k, 0]
+        by_id[row, 1] = positions[k, 1]
+        by_id[row, 2] = positions[k, 2]
+        numbers_by_id[row] = numbers[k]
 
 
 @numba.njit(**_JIT)
@@ -650,13 +639,14 @@ def _atoms_error(block, header: _Header, status: int, line: int, column: int, in
     return f"{where}: cannot read {token!r} in column {header.columns[column]} as {kind}"
 
 
-def _parse_block(block, start: int, first_line: int, header: _Header, table, shift, matrix, ids, atoms, slow):
+def _parse_block(block, start: int, first_line: int, header: _Header, table, shift, matrix, ids, positions, numbers,
+                 slow):
     """_parse_atoms over block from start, then the positions of the lines whose numbers need
     float(): its (status, line, column, index, line_start), where such a line that float()
     makes non-finite is the first problem, as _NON_FINITE (they are all at or before `line`)."""
     text = np.empty(len(block), dtype=np.uint8)  # np.empty: no page is touched unless written
     status, line, column, index, line_start, n_slow, n_text = _parse_atoms(
-        block, start, first_line, header.roles, table, shift, matrix, ids, atoms, slow, text)
+        block, start, first_line, header.roles, table, shift, matrix, ids, positions, numbers, slow, text)
     if n_slow:
         values = np.fromiter(map(float, text[:n_text].tobytes().split()), dtype=np.float64, count=3 * n_slow)
         xyz = np.empty((n_slow, 3))
@@ -669,7 +659,7 @@ def _parse_block(block, start: int, first_line: int, header: _Header, table, shi
         x, y, z = xyz[:, 0] - shift[0], xyz[:, 1] - shift[1], xyz[:, 2] - shift[2]
         rows = slow[:n_slow, 0]
         for axis in range(3):
-            atoms[rows, axis] = x * matrix[0, axis] + y * matrix[1, axis] + z * matrix[2, axis]
+            positions[rows, axis] = x * matrix[0, axis] + y * matrix[1, axis] + z * matrix[2, axis]
     return status, line, column, index, line_start
 
 
@@ -684,14 +674,15 @@ def _read_atoms(src: _Source, header: _Header, table: np.ndarray, frame_end: int
     else:
         shift, matrix = header.origin, np.eye(3) * header.angstrom
     ids = np.empty(n, dtype=np.int64)
-    atoms = np.empty((n, 4), dtype=np.float64)
+    positions = np.empty((n, 3), dtype=np.float64)
+    numbers = np.empty(n, dtype=np.int64)
     slow = np.empty((n, 2), dtype=np.int64)  # lines whose numbers need float(), for _parse_block
     line = 0
     parsed_bytes = 0
     while True:
         block = src.buf[:src.complete_lines_end()]
         status, line, column, index, line_start = _parse_block(
-            block, src.pos, line, header, table, shift, matrix, ids, atoms, slow)
+            block, src.pos, line, header, table, shift, matrix, ids, positions, numbers, slow)
         if status != _TRUNCATED:
             if status == _OK:
                 src.pos = index
@@ -702,7 +693,7 @@ def _read_atoms(src: _Source, header: _Header, table: np.ndarray, frame_end: int
             if src.pos < src.end:  # the last line of the file has no newline: the parser needs one
                 block = np.append(src.buf[src.pos:src.end], np.uint8(10))
                 status, line, column, index, line_start = _parse_block(
-                    block, 0, line, header, table, shift, matrix, ids, atoms, slow)
+                    block, 0, line, header, table, shift, matrix, ids, positions, numbers, slow)
                 src.pos = src.end
             break
     if frame_end is not None and status != _OK and src.base + src.end < frame_end:
@@ -714,18 +705,18 @@ def _read_atoms(src: _Source, header: _Header, table: np.ndarray, frame_end: int
     if status != _OK:
         raise _Bad(_atoms_error(block, header, status, line, column, index, line_start))
     del block
-    positions = np.empty((n, 3), dtype=np.float64)
-    numbers = np.zeros(n, dtype=np.int64)
-    if n == 1 or (ids[1:] > ids[:-1]).all():
-        _split(atoms, ids[:0], positions, numbers)
-    else:
+    if not (n == 1 or (ids[1:] > ids[:-1]).all()):  # rows to id order
         low, high = int(ids.min()), int(ids.max())
         placed = False
         if high - low + 1 == n:  # ids low..low + n - 1, as LAMMPS numbers them: place each by id
-            _scatter(atoms, ids, low, positions, numbers)
-            placed = numbers.all()  # a 0 left means an id came twice
-        if not placed:
-            _split(atoms, _id_order(ids, low, high), positions, numbers)
+            by_id, numbers_by_id = np.empty((n, 3)), np.zeros(n, dtype=np.int64)
+            _scatter(positions, numbers, ids, low, by_id, numbers_by_id)
+            placed = numbers_by_id.all()  # a 0 left means an id came twice
+        if placed:
+            positions, numbers = by_id, numbers_by_id
+        else:
+            order = _id_order(ids, low, high)
+            positions, numbers = positions[order], numbers[order]
     if numbers.min() < 1:
         missing = np.unique(-numbers[numbers < 1]).tolist()
         example = {**{t: repr(chemical_symbols[z]) for t, z in enumerate(table) if z},

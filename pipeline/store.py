@@ -376,8 +376,14 @@ class DescriptorStore:
         self._write("frame_cell", slice(first_frame, first_frame + len(cells)), cells)
         self._write("frame_pbc", slice(first_frame, first_frame + len(pbcs)), pbcs)
 
-    def mark_done(self, region: int) -> None:
-        self._write("region_done", region, True)
+    def mark_done(self, regions: list[int]) -> None:
+        """Mark regions done, in one write of the span they cover."""
+        done = self.array("region_done").copy()
+        done[regions] = True
+        first, last = min(regions), max(regions) + 1
+        self._write("region_done", slice(first, last), done[first:last])
+        done.setflags(write=False)
+        self._tables["region_done"] = done
 
     def mark_complete(self) -> None:
         done = self.array("region_done")

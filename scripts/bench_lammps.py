@@ -138,11 +138,11 @@ def main(argv=None) -> int:
         table = _species_table(SPECIES, one)
 
         def kernel():
-            ids, atoms = np.empty(n, np.int64), np.empty((n, 4))
+            ids, positions, numbers = np.empty(n, np.int64), np.empty((n, 3)), np.empty(n, np.int64)
             buf = np.frombuffer(block, np.uint8)
-            _parse_atoms(buf, 0, 0, roles, table, np.zeros(3), np.eye(3), ids, atoms, np.empty((n, 2), np.int64),
-                         np.empty(len(buf), np.uint8))
-            return atoms
+            _parse_atoms(buf, 0, 0, roles, table, np.zeros(3), np.eye(3), ids, positions, numbers,
+                         np.empty((n, 2), np.int64), np.empty(len(buf), np.uint8))
+            return positions
 
         def loadtxt():
             return np.loadtxt(block.splitlines(), usecols=(2, 3, 4))
