@@ -285,9 +285,9 @@ def _run(store: DescriptorStore, regions: list[Region], client: Client) -> None:
     finished = []
     recorded = time.monotonic()
     try:
-        for future in as_completed(futures):
+        for future, result in as_completed(futures, with_results=True):  # results fetched as tasks finish
             region = futures[future]
-            finished.append((region, future.result()))
+            finished.append((region, result))
             progress.advance(region.n_rows)
             if time.monotonic() - recorded >= RECORD_SECONDS:
                 _record(store, finished)

@@ -262,8 +262,18 @@ class DescriptorStore:
         return self._tables[name]
 
     def _write(self, name: str, selection, values) -> None:
-        self._handle(name)[selection] = values
-        self._tables.pop(name, None)
+        array = self._handle(name)
+        array[selection] = values
+        if name in self._tables:  # keep the cached table up to date rather than read it again
+            table = self._tables[name].copy()
+            table[selection] = values
+        elif name in _TABLES and selection == slice(0, array.shape[0]):  # the whole table, as written
+            table = np.empty(array.shape, dtype=array.dtype)
+            table[...] = values
+        else:
+            return
+        table.setflags(write=False)
+        self._tables[name] = table
 
     def _resize(self, name: str, length: int) -> None:
         array = self._handle(name)
@@ -382,8 +392,6 @@ class DescriptorStore:
         done[regions] = True
         first, last = min(regions), max(regions) + 1
         self._write("region_done", slice(first, last), done[first:last])
-        done.setflags(write=False)
-        self._tables["region_done"] = done
 
     def mark_complete(self) -> None:
         done = self.array("region_done")
