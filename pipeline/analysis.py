@@ -197,7 +197,7 @@ def prepare_results(query: DescriptorStore, name: str, n_bandwidths: int, attrs:
         results.create_array(array, shape=(query.n_environments, n_bandwidths),
                              chunks=(min(RESULT_CHUNK_ROWS, max(query.n_environments, 1)), n_bandwidths),
                              dtype="float64", fill_value=np.nan, dimension_names=("environment", "bandwidth"))
-    results.attrs.update({**attrs, "complete": False})
+    results.update_attributes({**attrs, "complete": False})
 
 
 def _listed(values: np.ndarray, scalar: bool):
@@ -245,7 +245,7 @@ def entropy_summary(client: Client, store: DescriptorStore, bandwidth, *, method
                                                       "references": [str(store.path)]})
     entropy_part, _, _, *approx = _kernel_sums(method, n_neighbors, tolerance)(client, store, [store], bandwidths,
                                                                               results, block_rows=block_rows)
-    store.group[f"results/{results}"].attrs.update({"complete": True})
+    store.group[f"results/{results}"].update_attributes({"complete": True})
     params = store.params
     return {
         "kind": "entropy",
@@ -275,7 +275,7 @@ def dh_summary(client: Client, query: DescriptorStore, references: list[Descript
                                                       "references": [str(r.path) for r in references]})
     _, dh_part, per_frame, *approx = _kernel_sums(method, n_neighbors, tolerance)(
         client, query, references, bandwidths, results, block_rows=block_rows, overlap_eps=overlap_eps)
-    query.group[f"results/{results}"].attrs.update({"complete": True})
+    query.group[f"results/{results}"].update_attributes({"complete": True})
     dh = query.group[f"results/{results}/dh"][:]
     quantiles = np.quantile(dh, DH_QUANTILES, axis=0)
     params = query.params

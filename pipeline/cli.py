@@ -306,7 +306,7 @@ def _write_results_store(path: Path, store, values: dict, summary: dict) -> None
         group.create_array(name, data=store.array(name), dimension_names=("environment",))
     for name, column in values.items():
         group.create_array(name, data=column, dimension_names=("environment",))
-    group.attrs.update({"summary": summary})
+    group.update_attributes({"summary": summary})
     shutil.rmtree(path, ignore_errors=True)
     partial.rename(path)
 

@@ -181,7 +181,7 @@ class DescriptorStore:
             group.create_array(name, shape=(lengths["n_regions"], *trailing), chunks=(REGION_CHUNK, *trailing), dtype=dtype,
                                fill_value=_fill(dtype), dimension_names=("region", *dims))
         group["region_table"].attrs["fields"] = list(REGION_FIELDS)
-        group.attrs.update({
+        group.update_attributes({
             "format": FORMAT,
             "complete": False,
             "descriptor": params.to_attrs(),
@@ -297,7 +297,7 @@ class DescriptorStore:
     # sources in one attribute write; whatever a killed planning left past the committed
     # sizes is cut off the next time the store is opened for writing.
     def begin_plan(self) -> None:
-        self.group.attrs.update({"complete": False})
+        self.group.update_attributes({"complete": False})
         plan = self.group.attrs["plan"]
         for name in ("descriptors", *_ENVIRONMENT_ARRAYS):
             self._resize(name, plan["n_environments"])
@@ -313,7 +313,7 @@ class DescriptorStore:
         return self._planned
 
     def commit_plan(self, new_sources: list[dict] = ()) -> None:
-        self.group.attrs.update({"sources": self.sources + list(new_sources), "plan": dict(self._plan_sizes())})
+        self.group.update_attributes({"sources": self.sources + list(new_sources), "plan": dict(self._plan_sizes())})
 
     def add_frames(self, source: int, indices, n_atoms, offsets, sizes) -> tuple[int, int]:
         """Append frames of one source; returns the new frames' [first, last) frame ids."""
@@ -357,7 +357,7 @@ class DescriptorStore:
     def record_split_frame(self, frame: int, info: dict) -> None:
         split = dict(self.group.attrs.get("split_frames", {}))
         split[str(frame)] = info
-        self.group.attrs.update({"split_frames": split})
+        self.group.update_attributes({"split_frames": split})
 
     # ---- results -------------------------------------------------------------------
     def write_rows(self, start: int, columns: dict[str, np.ndarray], chunk_lock) -> None:
@@ -397,10 +397,10 @@ class DescriptorStore:
         done = self.array("region_done")
         if not done.all():
             raise RuntimeError(f"{self.path}: {int((~done).sum())} regions are not written")
-        self.group.attrs.update({"complete": True, "versions": package_versions()})
+        self.group.update_attributes({"complete": True, "versions": package_versions()})
 
     def record_skipped(self, skipped: list[dict]) -> None:
-        self.group.attrs.update({"skipped_frames": self.skipped_frames + skipped})
+        self.group.update_attributes({"skipped_frames": self.skipped_frames + skipped})
 
     # ---- reading -------------------------------------------------------------------
     def read_descriptors(self, start: int = 0, stop: int | None = None) -> np.ndarray:

@@ -238,7 +238,7 @@ def trajectory_summary(client: Client, store: DescriptorStore, references: list[
     prepare_results(store, f"{results}_self", len(bandwidths), {"kind": "trajectory_self", "bandwidth": bandwidths.tolist(),
                                                                "method": "exact", "references": [str(store.path)]})
     store.group[f"results/{results}_self/dh"][:] = dh
-    store.group[f"results/{results}_self"].attrs.update({"complete": True})
+    store.group[f"results/{results}_self"].update_attributes({"complete": True})
 
     n_atoms = store.array("frame_n_atoms")
     frame_entropies = _per_bandwidth(entropies_from_self_dh(dh, n_atoms), scalar)
@@ -389,7 +389,7 @@ def information_gap_summary(store: DescriptorStore, *, subset: DescriptorStore |
     prepare_results(store, results, len(bandwidths), {"kind": "information_gap", "bandwidth": bandwidths.tolist(),
                                                       "method": "exact", "references": []})
     store.group[f"results/{results}/dh"][:] = gap.dh
-    store.group[f"results/{results}"].attrs.update({"complete": True})
+    store.group[f"results/{results}"].update_attributes({"complete": True})
     return {
         "kind": "information_gap",
         **_described(store),

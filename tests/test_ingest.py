@@ -4,6 +4,7 @@ SIGKILL, and bad inputs."""
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -186,6 +187,44 @@ def test_sigkilled_ingest_resumes_to_identical_store(data, tmp_path, kill_after_
     assert want.keys() == got.keys()
     for name in want:
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def test_ingest_crashed_at_any_metadata_write_resumes_to_identical_store(data, clients, tmp_path, monkeypatch):
+    """A crash in the client between any two metadata writes of the store (as a kill would
+    leave it), then a rerun: the store ends identical to an uninterrupted one. Catches
+    attribute updates that take several writes (zarr's attrs.update writes once per key)."""
+    request = IngestRequest(paths=(data / "md.extxyz", data / "big.extxyz"), params=PARAMS, chunk_rows=50,
+                            region_rows=200, split_atoms=500)
+    want = _store_arrays(ingest(request, tmp_path / "reference.zarr", clients[2]).path)
+    set_value = zarr.storage.LocalStore.set
+    crash = {"at": 0, "seen": 0}
+
+    class Crash(BaseException):
+        pass
+
+    async def crashing_set(self, key, value):
+        if key.endswith("zarr.json") and Path(str(self.root)).name == "resumed.zarr":
+            crash["seen"] += 1
+            if crash["seen"] == crash["at"]:
+                raise Crash(key)
+        await set_value(self, key, value)
+
+    monkeypatch.setattr(zarr.storage.LocalStore, "set", crashing_set)
+    crash["at"] = 10**9
+    ingest(request, tmp_path / "resumed.zarr", clients[2])
+    writes = crash["seen"]
+    assert writes >= 5
+    for at in range(1, writes + 1):
+        resumed = tmp_path / "resumed.zarr"
+        shutil.rmtree(resumed)
+        crash.update(at=at, seen=0)
+        with pytest.raises(Crash):
+            ingest(request, resumed, clients[2])
+        crash["at"] = 10**9
+        got = _store_arrays(ingest(request, resumed, clients[2]).path)
+        assert got.keys() == want.keys()
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=f"crash at metadata write {at}: {name}")
 
 
 def _run_cli(clients, *args):
