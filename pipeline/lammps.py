@@ -43,12 +43,12 @@ NUMBER OF ATOMS lines by counting newlines over large byte blocks (a numba kerne
 4 MiB held, in a reused buffer) and parse each block with a numba kernel that converts only
 the id, type and position columns, with no line count first; atoms not already in id order
 are then put in it by placing each at row id - low (LAMMPS' ids 1..N, in any order), by
-counting (ids with a few gaps) or by argsort (sparse ids). Numbers come out exactly as float() reads them: the parser
-of `pipeline.textparse` rounds most itself and leaves the rest (17 or more significant digits,
-or a decimal exponent beyond +-22) to float(). Measured on one 1M-atom frame by
-``scripts/bench_lammps.py`` (a shared 2-core machine, so timings are noisy): the kernel parsed
-the atom lines in ~0.1 s of CPU where numpy.loadtxt took ~0.9 s and float(bytes.split())
-~1.5 s, and read_frame was 12-20x faster than ase.io.read in wall time (13-15x in CPU time).
+counting (ids with a few gaps) or by argsort (sparse ids). Numbers come out exactly as
+float() reads them: the parser of `pipeline.textparse` rounds most itself and leaves the rest
+(17 or more significant digits, or a decimal exponent beyond +-22) to float(). Measured on one
+1M-atom frame by ``scripts/bench_lammps.py`` (a shared 2-core machine, so timings are noisy):
+the kernel parsed the atom lines in ~0.1 s of CPU where numpy.loadtxt took ~0.9 s and
+float(bytes.split()) ~1.5 s, and read_frame was 11-20x faster than ase.io.read in wall time.
 
 Errors in the file raise `InputError` naming the file and the frame's 0-based index in it.
 """

@@ -315,8 +315,8 @@ class DescriptorStore:
     def commit_plan(self, new_sources: list[dict] = ()) -> None:
         self.group.update_attributes({"sources": self.sources + list(new_sources), "plan": dict(self._plan_sizes())})
 
-    def add_frames(self, source: int, indices, n_atoms, offsets, sizes) -> tuple[int, int]:
-        """Append frames of one source; returns the new frames' [first, last) frame ids."""
+    def add_frames(self, source: int, indices, n_atoms, offsets, sizes) -> None:
+        """Append frames of one source to the plan."""
         n_atoms = np.asarray(n_atoms, dtype=np.int64)
         planned = self._plan_sizes()
         first_frame, first_row = planned["n_frames"], planned["n_environments"]
@@ -334,7 +334,6 @@ class DescriptorStore:
         self._write("frame_index", frames, np.asarray(indices, dtype=np.int64))
         self._write("frame_offset", frames, np.asarray(offsets, dtype=np.int64))
         self._write("frame_size", frames, np.asarray(sizes, dtype=np.int64))
-        return first_frame, last_frame
 
     def add_regions(self, regions: list[Region]) -> None:
         """Append regions (their index fields are ignored: they are numbered in order)."""
