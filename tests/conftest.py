@@ -29,6 +29,30 @@ def gemm_tolerance(y, x, bandwidth, dtype):
     return tolerance[0] if np.ndim(bandwidth) == 0 else tolerance
 
 
+@pytest.fixture(scope="session", autouse=True)
+def kernels_compiled(tmp_path_factory):
+    """Compile, in this process and before any cluster starts, the numba kernels that worker
+    processes run (reader, descriptors, slab domains, kernel sums): the workers then load them
+    from numba's on-disk cache instead of several processes compiling and caching the same
+    parallel functions at once, which numba does not guard (numba issues 4807, 5890: crashes
+    and hangs). On a fresh clone this is where the compiling happens; later it loads."""
+    from pipeline import readers
+    from quests_core.domains import domain_descriptors, slab_layers
+
+    atoms = structures.thermal_fcc_cu(repeat=4, sigma=0.05, seed=0)  # at least two slab layers
+    path = tmp_path_factory.mktemp("kernels") / "frame.extxyz"
+    atoms.write(path)
+    (ref,) = readers.scan(path, readers.resolve_format(path, None), readers.FrameSelection(0, 1, 1))
+    for _, frame in readers.read(path, readers.resolve_format(path, None), [ref], None):
+        x = quests_core.compute_descriptors(frame.positions, frame.cell, frame.pbc)
+    slabs = slab_layers(atoms.positions, atoms.cell.array, atoms.pbc)
+    domain_descriptors(atoms.positions, slabs.layer_of(atoms.positions, atoms.cell.array, atoms.pbc),
+                       atoms.cell.array, atoms.pbc, slabs, 0, 1)
+    quests_core.log_kernel_sum(x, x, [0.015, 0.03])
+    quests_core.entropy(x, [0.015])
+    quests_core.delta_entropy(x, x, [0.015])
+
+
 @pytest.fixture(scope="session")
 def cu_bulk():
     """108-atom thermally perturbed FCC Cu (3x3x3 cubic supercell, sigma 0.07 Å)."""
