@@ -6,15 +6,15 @@ with quests_core and write their own rows. A region is marked done only after it
 written, so a run killed at any point resumes by computing the regions not marked done.
 """
 
-import functools
 import logging
 import math
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from distributed import Client, Lock, as_completed
+from distributed import Client, as_completed
 
 from quests_core import compute_descriptors
 from quests_core.validation import as_cell_and_pbc, as_positions
@@ -132,7 +132,7 @@ def _plan(store_path: Path, request: IngestRequest, n_workers: int) -> Descripto
         first_frame, first_row = first_frame + len(refs), first_row + sum(n_atoms)
     if store is None:
         # chunks of one task's rows: tasks over frames of equal size then write whole chunks,
-        # with no chunk shared (read-modify-write under a lock) with a neighbouring task
+        # with no chunk shared with a neighbouring task (shared rows go through the client)
         first = plans[0].regions[0]
         store = DescriptorStore.create(store_path, request.params,
                                        request.chunk_rows or min(DEFAULT_CHUNK_ROWS, first.stop - first.start),
@@ -264,21 +264,23 @@ def _run(store: DescriptorStore, regions: list[Region], client: Client) -> None:
     if not regions:
         return
     params = store.params
-    lock = functools.partial(_chunk_lock, f"quests-store:{store.path.resolve()}")
     path = str(store.path)
+    # task keys unique to this run: a key the scheduler still holds from an earlier ingest
+    # (a store of the same name) would hand this run that task's result, or leave it waiting
+    run = uuid.uuid4().hex[:12]
     sources, split_frames = store.sources, store.split_frames
     tables = {name: store.array(name) for name in FRAME_TABLES}
     futures = {}
     for region in regions:
-        key = f"ingest-{store.path.name}-{region.index}"
+        key = f"ingest-{store.path.name}-{region.index}-{run}"
         tasks = _frame_tasks(sources, tables, region)
         if region.kind == DOMAIN:
             future = client.submit(compute_domain, path, region, tasks[0], params,
-                                   SlabLayers(**_slab_fields(split_frames[region.frame_start])), lock,
+                                   SlabLayers(**_slab_fields(split_frames[region.frame_start])),
                                    key=key, pure=False)
         else:
             function = compute_region if region.kind == FRAMES else compute_split_frame
-            future = client.submit(function, path, region, tasks, params, lock, key=key, pure=False)
+            future = client.submit(function, path, region, tasks, params, key=key, pure=False)
         futures[future] = region
     progress = Progress("descriptors" if regions[0].kind != SPLIT_FRAME else "layering", sum(r.n_rows for r in regions),
                         "environments")
@@ -300,15 +302,18 @@ def _run(store: DescriptorStore, regions: list[Region], client: Client) -> None:
 
 
 def _record(store: DescriptorStore, finished: list[tuple[Region, object]]) -> None:
-    """Record finished regions: their frames' cells and pbc (one write per run of adjacent
-    frames) and split-frame layers, then, in one write, that they are done."""
+    """Record finished regions: the rows they share a chunk with a neighbour (written here,
+    by the one client), their frames' cells and pbc (one write per run of adjacent frames) and
+    split-frame layers, then, in one write, that they are done."""
     if not finished:
         return
     runs = []  # [first frame, cells, pbcs] of adjacent frames
     for region, result in sorted(finished, key=lambda item: item[0].frame_start):
         if region.kind == DOMAIN:
+            store.write_shared_rows(result)
             continue
-        cells, pbcs, split = result
+        cells, pbcs, split, shared = result
+        store.write_shared_rows(shared)
         if split is not None and region.frame_start not in store.split_frames:  # the same from every piece
             store.record_split_frame(region.frame_start, split)
         if runs and runs[-1][0] + len(runs[-1][1]) == region.frame_start:
@@ -325,11 +330,7 @@ def _slab_fields(info: dict) -> dict:
     return {name: info[name] for name in ("axis", "periodic", "n_layers", "origin", "thickness")}
 
 
-def _chunk_lock(prefix: str, chunk: int) -> Lock:
-    return Lock(f"{prefix}:{chunk}")
-
-
-def compute_region(store_path: str, region: Region, tasks: list[FrameTask], params: StoreParams, chunk_lock):
+def compute_region(store_path: str, region: Region, tasks: list[FrameTask], params: StoreParams):
     """Worker side: descriptors of a region's whole frames, written to its rows of the store."""
     use_worker_cores()
     store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
@@ -347,11 +348,11 @@ def compute_region(store_path: str, region: Region, tasks: list[FrameTask], para
     if len(stacked["descriptors"]) != region.stop - region.start:
         raise InputError(f"region {region.index} read {len(stacked['descriptors'])} environments, planned "
                          f"{region.stop - region.start}: did an input file change since the ingest started?")
-    store.write_rows(region.start, stacked, chunk_lock)
-    return np.array(cells), np.array(pbcs), None
+    shared = store.write_rows(region.start, stacked)
+    return np.array(cells), np.array(pbcs), None, shared
 
 
-def compute_split_frame(store_path: str, region: Region, tasks: list[FrameTask], params: StoreParams, chunk_lock):
+def compute_split_frame(store_path: str, region: Region, tasks: list[FrameTask], params: StoreParams):
     """Worker side: store one piece of a large frame's layers, its atoms in slab-layer order,
     for the domain tasks. Every piece reads the whole frame and finds every atom's layer, so
     the pieces run side by side and need nothing from each other."""
@@ -367,26 +368,27 @@ def compute_split_frame(store_path: str, region: Region, tasks: list[FrameTask],
     if slabs.n_layers < 2 or params.species:
         # too thin to split (or multicomponent): the whole frame in the first piece
         if piece == 0:
-            return compute_region(store_path, region, tasks, params, chunk_lock)
-        return frame.cell[None], frame.pbc[None], None
+            return compute_region(store_path, region, tasks, params)
+        return frame.cell[None], frame.pbc[None], None, []
     layer = slabs.layer_of(frame.positions, frame.cell, frame.pbc)
     layer_start = np.concatenate([[0], np.cumsum(np.bincount(layer, minlength=slabs.n_layers))])
     first, last = piece * slabs.n_layers // pieces, (piece + 1) * slabs.n_layers // pieces
+    shared = []
     if last > first:
         members = np.flatnonzero((layer >= first) & (layer < last))
         order = members[np.argsort(layer[members], kind="stable")]  # the rows of a stable sort of all atoms
-        store.write_rows(region.start + int(layer_start[first]), {
+        shared = store.write_rows(region.start + int(layer_start[first]), {
             "env_frame": np.full(len(order), task.frame, dtype=np.int64),
             "env_atom": order.astype(np.int64),
             "env_number": frame.numbers[order],
             "env_position": frame.positions[order],
-        }, chunk_lock)
+        })
     split = {"axis": slabs.axis, "periodic": slabs.periodic, "n_layers": slabs.n_layers, "origin": slabs.origin,
              "thickness": float(slabs.thickness), "layer_start": layer_start.tolist()}
-    return frame.cell[None], frame.pbc[None], split
+    return frame.cell[None], frame.pbc[None], split, shared
 
 
-def compute_domain(store_path: str, region: Region, task: FrameTask, params: StoreParams, slabs: SlabLayers, chunk_lock):
+def compute_domain(store_path: str, region: Region, task: FrameTask, params: StoreParams, slabs: SlabLayers):
     """Worker side: descriptors of one slab domain of a split frame, from its stored layers."""
     use_worker_cores()
     store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
@@ -404,7 +406,7 @@ def compute_domain(store_path: str, region: Region, task: FrameTask, params: Sto
         raise InputError(str(error), path=task.path, frame=task.ref.index) from None
     if len(x) != region.stop - region.start:
         raise RuntimeError(f"domain {region.index}: {len(x)} environments, expected {region.stop - region.start}")
-    store.write_rows(region.start, {"descriptors": x.astype(params.dtype, copy=False)}, chunk_lock)
+    return store.write_rows(region.start, {"descriptors": x.astype(params.dtype, copy=False)})
 
 
 def _read_frames(tasks: list[FrameTask]):

@@ -14,10 +14,11 @@ Layout (documented in docs/store.md), format "quests-store/2":
   region_done      (region,)                bool
 Attributes: format, complete, descriptor parameters, package versions, sources.
 
-Writers: each ingest task writes only the environment rows of its region (rows it shares a
-chunk with a neighbouring region are written read-modify-write under a lock; zarr's local
-store replaces chunk files atomically, so a killed task never damages a finished region).
-Everything per frame or per region is written by the one client that runs the ingest.
+Writers: each ingest task writes only the chunks its region's environment rows cover whole
+and returns the rows it shares a chunk with a neighbouring region; the one client that runs the
+ingest writes those, and everything per frame or per region, before marking the region done.
+No two processes write one chunk; zarr's local store replaces chunk files atomically, so a
+killed task never damages a finished region.
 """
 
 import contextlib
@@ -359,26 +360,32 @@ class DescriptorStore:
         self.group.update_attributes({"split_frames": split})
 
     # ---- results -------------------------------------------------------------------
-    def write_rows(self, start: int, columns: dict[str, np.ndarray], chunk_lock) -> None:
-        """Write environment rows [start, start + n) of descriptors and env_* arrays.
-
-        Chunks this range shares with rows outside it are written under chunk_lock(chunk
-        index), a context manager; chunks it covers whole are written without.
-        """
+    def write_rows(self, start: int, columns: dict[str, np.ndarray]) -> list[tuple[int, dict[str, np.ndarray]]]:
+        """Write the chunks that environment rows [start, start + n) of descriptors and env_*
+        arrays cover whole; return the rest, (first row, columns) pieces that share a chunk
+        with rows outside the range, for write_shared_rows by the one client (so no two
+        processes ever write the same chunk, and no lock is needed)."""
         n_rows = len(next(iter(columns.values())))
         stop = start + n_rows
         rows = self.chunk_rows
         first_whole = -(-start // rows) * rows
         last_whole = max(first_whole, (stop // rows) * rows if stop < self.n_environments else stop)
-        pieces = [(start, min(first_whole, stop), True), (first_whole, last_whole, False),
-                  (max(last_whole, start), stop, True)]
-        for piece_start, piece_stop, shared in pieces:
+        shared = []
+        for piece_start, piece_stop, whole in ((start, min(first_whole, stop), False), (first_whole, last_whole, True),
+                                               (max(last_whole, start), stop, False)):
             if piece_stop <= piece_start:
                 continue
-            lock = chunk_lock(piece_start // rows) if shared else contextlib.nullcontext()
-            with lock:
-                for name, values in columns.items():
-                    self._handle(name)[piece_start:piece_stop] = values[piece_start - start : piece_stop - start]
+            piece = {name: values[piece_start - start : piece_stop - start] for name, values in columns.items()}
+            if whole:
+                self.write_shared_rows([(piece_start, piece)])
+            else:
+                shared.append((piece_start, piece))
+        return shared
+
+    def write_shared_rows(self, pieces: list[tuple[int, dict[str, np.ndarray]]]) -> None:
+        for piece_start, columns in pieces:
+            for name, values in columns.items():
+                self._handle(name)[piece_start:piece_start + len(values)] = values
 
     def write_frame_info(self, first_frame: int, cells: np.ndarray, pbcs: np.ndarray) -> None:
         """Cells and pbc of consecutive frames from first_frame on, in one write each."""

@@ -308,3 +308,13 @@ def test_store_readable_by_plain_zarr_and_xarray(data, clients, tmp_path):
     assert dataset["descriptors"].dims == ("environment", "feature")
     assert dataset["frame_cell"].dims == ("frame", "vector", "xyz")
     np.testing.assert_array_equal(dataset["descriptors"].values, store.read_descriptors())
+
+
+def test_back_to_back_ingests_into_stores_of_the_same_name(data, clients, tmp_path):
+    # task keys once named only the store's file name and region: the second ingest could be
+    # handed the first one's finished tasks (a complete store of NaNs) or wait forever
+    for folder in ("a", "b", "c"):
+        store = ingest(IngestRequest(paths=(data / "md.extxyz",), params=PARAMS, chunk_rows=7, region_rows=500),
+                       tmp_path / folder / "s.zarr", clients[1])
+        assert store.complete
+        np.testing.assert_array_equal(store.read_descriptors(), expected(data / "md.extxyz"))
