@@ -310,10 +310,10 @@ def _record(store: DescriptorStore, finished: list[tuple[Region, object]]) -> No
     runs = []  # [first frame, cells, pbcs] of adjacent frames
     for region, result in sorted(finished, key=lambda item: item[0].frame_start):
         if region.kind == DOMAIN:
-            store.write_shared_rows(result)
+            store.write_row_pieces(result)
             continue
         cells, pbcs, split, shared = result
-        store.write_shared_rows(shared)
+        store.write_row_pieces(shared)
         if split is not None and region.frame_start not in store.split_frames:  # the same from every piece
             store.record_split_frame(region.frame_start, split)
         if runs and runs[-1][0] + len(runs[-1][1]) == region.frame_start:

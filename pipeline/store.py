@@ -363,7 +363,7 @@ class DescriptorStore:
     def write_rows(self, start: int, columns: dict[str, np.ndarray]) -> list[tuple[int, dict[str, np.ndarray]]]:
         """Write the chunks that environment rows [start, start + n) of descriptors and env_*
         arrays cover whole; return the rest, (first row, columns) pieces that share a chunk
-        with rows outside the range, for write_shared_rows by the one client (so no two
+        with rows outside the range, for write_row_pieces by the one client (so no two
         processes ever write the same chunk, and no lock is needed)."""
         n_rows = len(next(iter(columns.values())))
         stop = start + n_rows
@@ -377,12 +377,13 @@ class DescriptorStore:
                 continue
             piece = {name: values[piece_start - start : piece_stop - start] for name, values in columns.items()}
             if whole:
-                self.write_shared_rows([(piece_start, piece)])
+                self.write_row_pieces([(piece_start, piece)])
             else:
                 shared.append((piece_start, piece))
         return shared
 
-    def write_shared_rows(self, pieces: list[tuple[int, dict[str, np.ndarray]]]) -> None:
+    def write_row_pieces(self, pieces: list[tuple[int, dict[str, np.ndarray]]]) -> None:
+        """Write (first row, columns) pieces of environment rows."""
         for piece_start, columns in pieces:
             for name, values in columns.items():
                 self._handle(name)[piece_start:piece_start + len(values)] = values

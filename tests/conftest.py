@@ -42,8 +42,9 @@ def kernels_compiled(tmp_path_factory):
     atoms = structures.thermal_fcc_cu(repeat=4, sigma=0.05, seed=0)  # at least two slab layers
     path = tmp_path_factory.mktemp("kernels") / "frame.extxyz"
     atoms.write(path)
-    (ref,) = readers.scan(path, readers.resolve_format(path, None), readers.FrameSelection(0, 1, 1))
-    for _, frame in readers.read(path, readers.resolve_format(path, None), [ref], None):
+    fmt = readers.resolve_format(path, None)
+    (ref,) = readers.scan(path, fmt, readers.FrameSelection(0, 1, 1))
+    for _, frame in readers.read(path, fmt, [ref], None):
         x = quests_core.compute_descriptors(frame.positions, frame.cell, frame.pbc)
     slabs = slab_layers(atoms.positions, atoms.cell.array, atoms.pbc)
     domain_descriptors(atoms.positions, slabs.layer_of(atoms.positions, atoms.cell.array, atoms.pbc),
