@@ -287,9 +287,12 @@ def _run(store: DescriptorStore, regions: list[Region], client: Client) -> None:
     finished = []
     recorded = time.monotonic()
     try:
-        for future, result in as_completed(futures, with_results=True):  # results fetched as tasks finish
+        # plain as_completed and result(): with_results=True left ingests waiting forever
+        # (tests/test_ingest.py, back-to-back ingests on a 1-worker cluster after the module's
+        # other tests)
+        for future in as_completed(futures):
             region = futures[future]
-            finished.append((region, result))
+            finished.append((region, future.result()))
             progress.advance(region.n_rows)
             if time.monotonic() - recorded >= RECORD_SECONDS:
                 _record(store, finished)
