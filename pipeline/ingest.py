@@ -213,7 +213,8 @@ def _batch_regions(first_frame: int, starts, n_atoms, region_rows: int, split_at
 
 def _plan_domains(store: DescriptorStore, split_atoms: int, n_workers: int) -> None:
     """Domain regions for every split frame that has none yet (also after a resume): about
-    split_atoms each, their number rounded up to a multiple of the workers."""
+    split_atoms each, their number rounded up to a multiple of the workers, cut at chunk
+    boundaries where that leaves every domain a halo, else at layer boundaries."""
     planned = {region.frame_start for region in store.regions() if region.kind == DOMAIN}
     starts = store.array("frame_start")
     new = []
@@ -223,26 +224,45 @@ def _plan_domains(store: DescriptorStore, split_atoms: int, n_workers: int) -> N
         layer_start = np.asarray(info["layer_start"], dtype=np.int64) + starts[frame]
         n_atoms = int(layer_start[-1] - layer_start[0])
         n_domains = math.ceil(math.ceil(n_atoms / split_atoms) / n_workers) * n_workers
-        for first, last in _group_layers(np.diff(layer_start), n_domains):
-            new.append(Region(-1, DOMAIN, int(layer_start[first]), int(layer_start[last]), frame, frame + 1, first, last))
+        new += [Region(-1, DOMAIN, start, stop, frame, frame + 1, first, last) for start, stop, first, last in
+                _domains_at_chunks(layer_start, n_domains, store.chunk_rows) or _domains_at_layers(layer_start, n_domains)]
     if new:
         store.add_regions(new)
         store.commit_plan()
 
 
-def _group_layers(layer_sizes, n_groups: int) -> list[tuple[int, int]]:
-    """n_groups runs of consecutive layers (at least 2, at most one per layer), cut at the
-    layer boundaries nearest to equal shares of the atoms, so no domain task is left
-    running alone at the end."""
-    n_layers = len(layer_sizes)
-    n_groups = min(max(n_groups, 2), n_layers)
-    edges = np.concatenate([[0], np.cumsum(layer_sizes)])
+def _domains_at_chunks(layer_start, n_domains: int, chunk_rows: int) -> list[tuple[int, int, int, int]]:
+    """(first row, stop row, first layer, last layer) of n_domains runs of a split frame's rows
+    (layer_start: each layer's first row, then the frame's end) cut at the chunk boundaries
+    nearest to equal shares, so that no two domains write one chunk; each domain's layers are
+    those its rows touch. Empty where a domain would touch every layer (it would have no halo)."""
+    n_layers = len(layer_start) - 1
+    start, stop = int(layer_start[0]), int(layer_start[-1])
+    shares = start + (stop - start) * np.arange(1, n_domains) / n_domains
+    cuts = np.unique(np.round(shares / chunk_rows).astype(np.int64) * chunk_rows)
+    edges = [start, *(int(cut) for cut in cuts if start < cut < stop), stop]
+    domains = []
+    for first_row, stop_row in zip(edges[:-1], edges[1:]):
+        first = int(np.searchsorted(layer_start, first_row, side="right")) - 1
+        last = int(np.searchsorted(layer_start, stop_row - 1, side="right"))
+        if last - first >= n_layers:
+            return []
+        domains.append((first_row, stop_row, first, last))
+    return domains
+
+
+def _domains_at_layers(layer_start, n_domains: int) -> list[tuple[int, int, int, int]]:
+    """As _domains_at_chunks, cut at layer boundaries instead: runs of whole layers (at least
+    2, at most one per layer), cut at the boundaries nearest to equal shares of the atoms."""
+    n_layers = len(layer_start) - 1
+    n_groups = min(max(n_domains, 2), n_layers)
+    edges = layer_start - layer_start[0]
     cuts = [0]
     for group in range(1, n_groups):
         nearest = int(np.argmin(np.abs(edges - edges[-1] * group / n_groups)))
         cuts.append(min(max(nearest, cuts[-1] + 1), n_layers - (n_groups - group)))
     cuts.append(n_layers)
-    return list(zip(cuts[:-1], cuts[1:]))
+    return [(int(layer_start[first]), int(layer_start[last]), first, last) for first, last in zip(cuts[:-1], cuts[1:])]
 
 
 FRAME_TABLES = ("frame_source", "frame_index", "frame_n_atoms", "frame_offset", "frame_size", "frame_start")
@@ -396,15 +416,16 @@ def compute_domain(store_path: str, region: Region, task: FrameTask, params: Sto
     use_worker_cores()
     store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
     layer_start = np.asarray(store.split_frames[task.frame]["layer_start"]) + task.start
-    wanted = [(region.layer_first, region.layer_last)] + [(layer, layer + 1) for layer, _ in
-                                                          halo_layers(slabs, region.layer_first, region.layer_last)]
+    first, last = region.layer_first, region.layer_last
+    halo = sorted({layer for layer, _ in halo_layers(slabs, first, last)})  # one layer where both sides wrap to it
+    wanted = [(first, last)] + [(layer, layer + 1) for layer in halo]
     positions = np.concatenate([store.group["env_position"][layer_start[a]:layer_start[b]] for a, b in wanted])
     cell = store.group["frame_cell"][task.frame]
     pbc = store.group["frame_pbc"][task.frame]
     layer = slabs.layer_of(positions, cell, pbc)
     try:
-        x = domain_descriptors(positions, layer, cell, pbc, slabs, region.layer_first, region.layer_last,
-                               k=params.k, cutoff=params.cutoff)
+        x = domain_descriptors(positions, layer, cell, pbc, slabs, first, last, k=params.k, cutoff=params.cutoff,
+                               centres=np.arange(region.start, region.stop) - layer_start[first])
     except ValueError as error:
         raise InputError(str(error), path=task.path, frame=task.ref.index) from None
     if len(x) != region.stop - region.start:

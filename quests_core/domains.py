@@ -67,11 +67,15 @@ def halo_layers(slabs: SlabLayers, first: int, last: int) -> list[tuple[int, int
 
 
 def domain_descriptors(positions, layer, cell, pbc, slabs: SlabLayers, first: int, last: int,
-                       k: int = DescriptorParams.k, cutoff: float = DescriptorParams.cutoff) -> np.ndarray:
-    """Descriptors of the atoms whose layer is in [first, last), in their input order.
+                       k: int = DescriptorParams.k, cutoff: float = DescriptorParams.cutoff,
+                       centres=None) -> np.ndarray:
+    """Descriptors of the domain's atoms: those whose layer is in [first, last), in their
+    input order, or only the rows `centres` of positions (in that order), which must lie in
+    those layers, so a domain may begin and end inside a layer.
 
-    positions and layer hold the domain's atoms and those of its halo layers (any order;
-    other atoms are ignored). A domain must leave at least one layer out.
+    positions and layer hold the atoms of layers [first, last) and of its halo layers, each
+    atom once (any order; other atoms are ignored): where the two halo layers are one layer,
+    its atoms serve with both shifts. A domain must leave at least one layer out.
     """
     positions = as_positions(positions)
     cell, pbc = as_cell_and_pbc(cell, pbc)
@@ -79,15 +83,23 @@ def domain_descriptors(positions, layer, cell, pbc, slabs: SlabLayers, first: in
     layer = np.asarray(layer, dtype=np.int64)
     if not 0 <= first < last <= slabs.n_layers or last - first == slabs.n_layers:
         raise ValueError(f"domain layers [{first}, {last}) must be a proper part of 0..{slabs.n_layers}")
-    centres = np.flatnonzero((layer >= first) & (layer < last))
+    own = (layer >= first) & (layer < last)
+    if centres is None:
+        centres, neighbours = np.flatnonzero(own), np.empty(0, dtype=np.int64)
+    else:
+        centres = np.asarray(centres, dtype=np.int64)
+        if not own[centres].all():
+            raise ValueError(f"centres must be atoms of layers [{first}, {last})")
+        own[centres] = False
+        neighbours = np.flatnonzero(own)  # the domain's other atoms: neighbours only, unshifted
     halo = [(np.flatnonzero(layer == halo_layer), shift) for halo_layer, shift in halo_layers(slabs, first, last)]
-    rows = np.concatenate([centres] + [members for members, _ in halo])
+    rows = np.concatenate([centres, neighbours] + [members for members, _ in halo])
     if not pbc.any():
         points = positions[rows]
         return _descriptors_of_points(points, len(centres), rows, k, cutoff)
     lattice = Lattice.of(cell, pbc)
     fractional = lattice.wrapped_fractional(positions[rows])
-    offset = len(centres)
+    offset = len(centres) + len(neighbours)
     for members, shift in halo:
         fractional[offset : offset + len(members), slabs.axis] += shift
         offset += len(members)

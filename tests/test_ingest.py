@@ -44,6 +44,7 @@ def data(tmp_path_factory):
     write(root / "slab.extxyz", slabs)
     write(root / "big.extxyz", perturbed((8, 7, 6), 200))
     write(root / "cluster.extxyz", perturbed((7, 6, 6), 300, pbc=False))
+    write(root / "thin.extxyz", perturbed((4, 4, 4), 400))  # two slab layers: each domain's halo is the other
     return root
 
 
@@ -96,12 +97,16 @@ def test_default_chunks_are_one_task_so_tasks_share_no_chunk(data, clients, tmp_
     assert big.chunk_rows == 1080  # tasks of at least MIN_REGION_ROWS (1024): ten frames
 
 
-@pytest.mark.parametrize("name", ["big.extxyz", "cluster.extxyz"])
-def test_split_frames_equal_unsplit(data, clients, tmp_path, name):
-    request = IngestRequest(paths=(data / name,), params=PARAMS, chunk_rows=97, split_atoms=400)
+@pytest.mark.parametrize("name,split_atoms,at_chunks", [("big.extxyz", 400, True), ("cluster.extxyz", 400, True),
+                                                      ("thin.extxyz", 100, False)])
+def test_split_frames_equal_unsplit(data, clients, tmp_path, name, split_atoms, at_chunks):
+    """Domains are cut at chunk boundaries, or at layer boundaries where a chunk-aligned domain
+    would touch every layer (thin: two layers, so each domain's halo is the other layer)."""
+    request = IngestRequest(paths=(data / name,), params=PARAMS, chunk_rows=97, split_atoms=split_atoms)
     store = ingest(request, tmp_path / "s.zarr", clients[2])
-    n_domains = sum(region.kind == 2 for region in store.regions())
-    assert n_domains >= 2
+    starts = [region.start for region in store.regions() if region.kind == 2]
+    assert len(starts) >= 2
+    assert all(start % 97 == 0 for start in starts) == at_chunks
     np.testing.assert_array_equal(stored(store), expected(data / name))
     positions = read(data / name).positions
     np.testing.assert_array_equal(store.array("env_position"), positions[store.array("env_atom")])
