@@ -18,8 +18,10 @@ BLAS get the process's cores.
 import contextlib
 import difflib
 import inspect
+import json
 import logging
 import os
+import shlex
 import time
 from collections.abc import Mapping
 
@@ -44,6 +46,36 @@ JOBQUEUE_RESERVED_KEYS = ("job_cls", "asynchronous", "loop", "n_workers")  # set
 EXAMPLE = "e.g. cluster: {kind: slurm, cores: 8, memory: 32GB, walltime: '01:00:00', jobs: 4}"
 
 
+# dask settings of our clusters, for batch throughput on every core:
+# - worker processes keep the heap memory they free for their next task, rather than mapping
+#   each large array afresh and handing freed memory straight back (dask trims at 64 KiB):
+#   memory handed back costs a page fault per 4 KiB when touched again, about 4 ms per MB on
+#   virtual machines that return free memory to their host (docs/benchmarks.md); a worker
+#   then holds about its largest task's memory, which the tasks bound. glibc reads these as a
+#   process starts, so they go in dask's pre-spawn environment;
+# - no statistical profiler sampling task threads every 10 ms, and event-loop ticks and
+#   system monitors at 1 s and 2 s rather than 20 ms and 0.5 s: together they took 14 % of
+#   a core from an idle 2-worker cluster, 4 % without (docs/benchmarks.md).
+WORKER_MALLOC = {"MALLOC_MMAP_MAX_": 0, "MALLOC_TRIM_THRESHOLD_": 1 << 30}
+CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    **{f"distributed.nanny.pre-spawn-environ.{name}": value for name, value in WORKER_MALLOC.items()},
+}
+
+
+def dask_environment() -> dict:
+    """CLUSTER_CONFIG as the DASK_* variables a batch job exports for the dask processes it
+    starts (a pre-spawn environment as one dict literal: dask lower-cases nested names)."""
+    variables = {"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON": json.dumps(WORKER_MALLOC)}
+    for key, value in CLUSTER_CONFIG.items():
+        if not key.startswith("distributed.nanny.pre-spawn-environ."):
+            variables["DASK_" + key.upper().replace(".", "__").replace("-", "_")] = \
+                value if isinstance(value, str) else repr(value)
+    return variables
+
+
 def worker_environment(cores: int) -> dict:
     """BLAS threads of a worker process = its cores (numba's are set by NumbaThreads: numba
     refuses a changed NUMBA_NUM_THREADS once it has started threads)."""
@@ -52,8 +84,8 @@ def worker_environment(cores: int) -> dict:
 
 def job_environment(cores: int) -> dict:
     """The environment a batch job exports before its worker processes start: numba's pool and
-    BLAS sized to the cores of one worker process."""
-    return {"NUMBA_NUM_THREADS": str(cores), **worker_environment(cores)}
+    BLAS sized to the cores of one worker process, and CLUSTER_CONFIG."""
+    return {"NUMBA_NUM_THREADS": str(cores), **worker_environment(cores), **dask_environment()}
 
 
 _worker_cores: int | None = None  # set in each worker process by NumbaThreads
@@ -80,9 +112,27 @@ def use_worker_cores() -> None:
 
 
 @contextlib.contextmanager
-def local_client(workers: int | None = None, scheduler: str | None = None):
+def _environment_kept(names):
+    """Put back this process's variables `names` on exit: dask sets its pre-spawn environment
+    in the process that starts workers and leaves it there, for every later child process."""
+    before = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def local_client(workers: int | None = None, scheduler: str | None = None, cores: int | None = None):
     """A client on a running scheduler (scheduler address) or on a LocalCluster of worker
-    processes sized to the machine (one Dask thread each; cores split between workers)."""
+    processes sized to the machine (one Dask thread each; cores split between workers, unless
+    cores per worker is given)."""
+    import dask
+
     if scheduler:
         with Client(scheduler) as client:
             log.info("connected to scheduler %s (dashboard %s)", scheduler, client.dashboard_link)
@@ -90,9 +140,11 @@ def local_client(workers: int | None = None, scheduler: str | None = None):
         return
     n_cores = os.cpu_count() or 1
     workers = workers or n_cores
-    cores = max(1, n_cores // workers)
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      env=worker_environment(cores)) as cluster, Client(cluster) as client:
+    cores = cores or max(1, n_cores // workers)
+    with dask.config.set(CLUSTER_CONFIG), _environment_kept(WORKER_MALLOC):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               env=worker_environment(cores))
+    with cluster, Client(cluster) as client:
         client.register_plugin(NumbaThreads(cores))
         log.info("local cluster: %d worker(s) x %d core(s), dashboard %s", workers, cores, client.dashboard_link)
         yield client
@@ -245,7 +297,7 @@ def _jobqueue_arguments(kind: str, options: dict):
     if isinstance(prologue, str) or not all(isinstance(line, str) for line in prologue):
         raise InputError(f"must be a list of shell lines, got {prologue!r}", path="cluster.job_script_prologue")
     per_process = cores // processes
-    exports = [f"export {name}={value}" for name, value in job_environment(per_process).items()]
+    exports = [f"export {name}={shlex.quote(value)}" for name, value in job_environment(per_process).items()]
     kwargs.update(cores=cores, processes=processes, job_script_prologue=[*prologue, *exports],
                   job_cls=_one_thread_job(cluster_cls.job_cls))
     return cluster_cls, kwargs, processes, per_process

@@ -4,9 +4,9 @@
 
 Measures, in one run: environments/s of file -> store for a ~1M-atom periodic snapshot
 (extxyz and LAMMPS dump) and a 200-frame trajectory of 256-atom frames, with 1 and 2
-worker processes of one core each; the peak RSS of client + workers together; our readers
-against ASE's on the same files; and, as the yardstick, quests_core.compute_descriptors in
-this process with 2 numba threads. Workers are started and warmed (numba compiled) before
+worker processes of one core each (local clusters set up as `quests-pipeline` sets them up);
+the peak RSS of client + workers together; our readers against ASE's on the same files; and,
+as the yardstick, quests_core.compute_descriptors in this process with 2 numba threads. Workers are started and warmed (numba compiled) before
 timing, so times are of the ingest itself, not of starting a cluster. Passes alternate 1- and
 2-worker clusters, each pass with its own yardstick; medians over the passes are reported.
 """
@@ -25,10 +25,9 @@ import numpy as np
 import psutil
 from ase.build import bulk
 from ase.io import read, write
-from distributed import Client, LocalCluster
 
 from pipeline import extxyz, lammps
-from pipeline.cluster import NumbaThreads, worker_environment
+from pipeline.cluster import local_client
 from pipeline.ingest import IngestRequest, ingest
 from pipeline.store import StoreParams
 from quests_core import compute_descriptors
@@ -55,7 +54,7 @@ def write_lammps_dump(path: Path, frames) -> None:
 
 
 class PeakRSS:
-    """Peak of the summed RSS of this process and all its children, sampled every 50 ms."""
+    """Peak of the summed RSS of this process and all its children, sampled every 100 ms."""
 
     def __init__(self):
         self.peak = 0
@@ -72,7 +71,7 @@ class PeakRSS:
                 except psutil.Error:
                     pass
             self.peak = max(self.peak, total)
-            time.sleep(0.05)
+            time.sleep(0.1)
 
     def __enter__(self):
         self._thread.start()
@@ -166,9 +165,7 @@ def main() -> None:
         print(f"pass {done + 1}: core compute_descriptors (2 threads, best of 3): snapshot {core['snapshot']:,.0f} "
               f"env/s, trajectory {core['trajectory']:,.0f} env/s")
         for n_workers in (1, 2):
-            with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                              env=worker_environment(1)) as cluster, Client(cluster) as client:
-                client.register_plugin(NumbaThreads(1))
+            with local_client(n_workers, cores=1) as client:
                 client.run(warm_worker, str(files["trajectory.extxyz"]), str(workdir / "small.lammpstrj"))
                 time_ingest(client, files["trajectory.extxyz"], workdir, frames=_first_frames(4))  # client warm-up
                 for name in inputs:

@@ -2,19 +2,22 @@
 own tests do), the in-process kinds computing the same summary on real clusters, and the errors
 a bad section gets. The real SLURM run is in test_slurm.py."""
 
+import json
 import os
 import pathlib
 import re
+import subprocess
+import sys
 
 import dask.config
 import numpy as np
 import pytest
 from ase.io import write
-from distributed import LocalCluster
+from distributed import Client, LocalCluster
 
 import pipeline
 from pipeline.analysis import entropy_summary
-from pipeline.cluster import DEFAULT_PROCESSES, JOBQUEUE_CLUSTERS, job_script, open_client
+from pipeline.cluster import DEFAULT_PROCESSES, JOBQUEUE_CLUSTERS, dask_environment, job_script, open_client
 from pipeline.errors import InputError
 from pipeline.ingest import IngestRequest, ingest
 from pipeline.store import StoreParams
@@ -41,11 +44,53 @@ def test_slurm_job_script_carries_the_section_keys():
                "export MKL_NUM_THREADS=2"]
     start = lines.index("module load chemistry")
     assert lines[start + 1:start + 5] == exports
-    assert lines[start + 5] == worker_command(script)
+    dask_exports = lines[start + 5:lines.index(worker_command(script))]
+    assert [line.split("=")[0] for line in dask_exports] == [f"export {name}" for name in dask_environment()]
     command = worker_command(script)
     assert " --nthreads 1 " in command and command.count("--nthreads") == 1
     assert " --nworkers 2 " in command
     assert " --memory-limit 3.73GiB " in command  # 8 GB over 2 processes
+
+
+def test_job_script_exports_give_dask_processes_the_cluster_settings():
+    """The job's exports, sourced by a shell as a batch job does, set dask's configuration in the
+    processes it starts: no profiler, slow ticks, and malloc settings added to dask's own
+    pre-spawn environment."""
+    script = job_script(SLURM)
+    exports = "\n".join(line for line in script.splitlines() if line.startswith("export DASK_"))
+    probe = ("import dask, distributed, json; print(json.dumps([dask.config.get(key) for key in ("
+             "'distributed.worker.profile.enabled', 'distributed.admin.tick.interval', "
+             "'distributed.admin.system-monitor.interval', 'distributed.nanny.pre-spawn-environ')]))")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DASK_")}
+    result = subprocess.run(["bash", "-c", f"{exports}\n{sys.executable} -c \"{probe}\""], env=env, check=True,
+                            capture_output=True, text=True)
+    profile, tick, monitor, pre_spawn = json.loads(result.stdout.splitlines()[-1])
+    assert (profile, tick, monitor) == (False, "1s", "2s")
+    assert pre_spawn["MALLOC_MMAP_MAX_"] == 0 and pre_spawn["MALLOC_TRIM_THRESHOLD_"] == 2**30
+    assert pre_spawn["OMP_NUM_THREADS"] == 1  # dask's own entries stay
+
+
+def resident_growth_after_freeing(megabytes: int) -> int:
+    import psutil
+
+    process = psutil.Process()
+    before = process.memory_info().rss
+    block = np.ones(megabytes * 2**20 // 8)
+    del block
+    return (process.memory_info().rss - before) // 2**20
+
+
+def test_local_workers_keep_freed_memory_and_run_no_profiler():
+    """Workers of a local cluster keep the memory a task frees for the next (dask's defaults
+    hand a large array's memory straight back), and do not sample their tasks."""
+    with open_client({"kind": "local", "workers": 1}) as client:
+        (kept,) = client.run(resident_growth_after_freeing, 200).values()
+        (profile,) = client.run(lambda: dask.config.get("distributed.worker.profile.enabled")).values()
+    assert kept >= 150 and profile is False
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        (kept,) = client.run(resident_growth_after_freeing, 200).values()
+    assert kept < 50  # the same with dask's defaults
 
 
 def test_pbs_job_script_carries_the_section_keys():
