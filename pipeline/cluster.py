@@ -112,10 +112,13 @@ def use_worker_cores() -> None:
 
 
 @contextlib.contextmanager
-def _environment_kept(names):
-    """Put back this process's variables `names` on exit: dask sets its pre-spawn environment
-    in the process that starts workers and leaves it there, for every later child process."""
-    before = {name: os.environ.get(name) for name in names}
+def _spawn_environment(variables: dict):
+    """This process's environment with `variables` while worker processes start, then as it was.
+    Dask gives a worker its pre-spawn environment, in which a variable already set in this
+    process wins over Dask's configuration, and leaves that environment set here after
+    starting workers: without this, an earlier cluster's trim threshold would be used."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update({name: str(value) for name, value in variables.items()})
     try:
         yield
     finally:
@@ -141,7 +144,7 @@ def local_client(workers: int | None = None, scheduler: str | None = None, cores
     n_cores = os.cpu_count() or 1
     workers = workers or n_cores
     cores = cores or max(1, n_cores // workers)
-    with dask.config.set(CLUSTER_CONFIG), _environment_kept(WORKER_MALLOC):
+    with dask.config.set(CLUSTER_CONFIG), _spawn_environment(WORKER_MALLOC):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                                env=worker_environment(cores))
     with cluster, Client(cluster) as client:

@@ -99,8 +99,9 @@ class Region:
 
     kind FRAMES: whole frames. SPLIT_FRAME: one large frame, whose atoms are stored in slab
     layer order (positions, atoms, numbers) for its DOMAIN regions, which then compute the
-    descriptors of layers [layer_first, layer_last). A frame's SPLIT_FRAME regions share its
-    rows: each stores the piece layer_first of layer_last pieces of its layers.
+    descriptors of their rows, which lie in layers [layer_first, layer_last). A frame's
+    SPLIT_FRAME regions share its rows: each stores the piece layer_first of layer_last pieces
+    of its layers.
     """
 
     index: int

@@ -80,13 +80,18 @@ def resident_growth_after_freeing(megabytes: int) -> int:
     return (process.memory_info().rss - before) // 2**20
 
 
-def test_local_workers_keep_freed_memory_and_run_no_profiler():
+def test_local_workers_keep_freed_memory_and_run_no_profiler(monkeypatch):
     """Workers of a local cluster keep the memory a task frees for the next (dask's defaults
-    hand a large array's memory straight back), and do not sample their tasks."""
+    hand a large array's memory straight back), and do not sample their tasks; also where this
+    process's environment holds the trim threshold an earlier Dask cluster leaves there, and
+    that environment is as it was afterwards."""
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    monkeypatch.delenv("MALLOC_MMAP_MAX_", raising=False)
     with open_client({"kind": "local", "workers": 1}) as client:
         (kept,) = client.run(resident_growth_after_freeing, 200).values()
         (profile,) = client.run(lambda: dask.config.get("distributed.worker.profile.enabled")).values()
     assert kept >= 150 and profile is False
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536" and "MALLOC_MMAP_MAX_" not in os.environ
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         (kept,) = client.run(resident_growth_after_freeing, 200).values()
