@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import dask.config
 import numpy as np
 import pytest
 import yaml
@@ -68,6 +69,9 @@ def test_workers_are_slurm_jobs_and_the_summary_equals_the_local_one(local):
         assert len(set(job_ids.values())) == 2  # two workers, each its own job
         assert set(job_ids.values()) <= squeue_jobs()
         assert set(client.run(os.getenv, "NUMBA_NUM_THREADS").values()) == {"1"}
+        # the cluster settings the job script exports reached the worker processes
+        assert set(client.run(os.getenv, "MALLOC_MMAP_MAX_").values()) == {"0"}
+        assert set(client.run(dask.config.get, "distributed.worker.profile.enabled").values()) == {False}
         assert [worker["nthreads"] for worker in client.scheduler_info()["workers"].values()] == [1, 1]
         summary = entropy_summary(client, store, BANDWIDTHS, block_rows=54)
         ran_in = client.gather([client.submit(os.getenv, "SLURM_JOB_ID", pure=False, workers=[address])
