@@ -5,21 +5,18 @@
 Measures, in one run: environments/s of file -> store for a ~1M-atom periodic snapshot
 (extxyz and LAMMPS dump) and a 200-frame trajectory of 256-atom frames, with 1 and 2
 worker processes of one core each (local clusters set up as `quests-pipeline` sets them up);
-the peak RSS of the client and the measured cluster's workers and nannies together; our
-readers against ASE's on the same files; and, as the yardstick,
-quests_core.compute_descriptors in this process with 2 numba threads.
+the peak RSS of client + workers together; our readers against ASE's on the same files; and,
+as the yardstick, quests_core.compute_descriptors in this process with 2 numba threads.
 
 Workers are started and warmed before timing (numba kernels loaded, then one snapshot ingest:
 a fresh worker process first grows its heap to a domain task's size, which costs page faults
 that later tasks do not pay), so the times are of a running cluster's ingests, every input
-under the same conditions; that first ingest is timed and reported apart. Each pass measures
-the yardstick, then ingests every input on a 1-worker and a 2-worker cluster, both running,
-alternately; medians over the passes are reported.
+under the same conditions; that first ingest is timed and reported apart. Passes alternate 1-
+and 2-worker clusters, each pass with its own yardstick; medians over the passes are reported.
 """
 
 import argparse
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -61,20 +58,18 @@ def write_lammps_dump(path: Path, frames) -> None:
 
 
 class PeakRSS:
-    """Peak of the summed RSS of this process (client and scheduler) and a cluster's worker
-    processes and their nannies, sampled every 100 ms."""
+    """Peak of the summed RSS of this process and all its children, sampled every 100 ms."""
 
-    def __init__(self, client):
-        workers = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
-        self.processes = [psutil.Process(), *workers, *(worker.parent() for worker in workers)]
+    def __init__(self):
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
+        me = psutil.Process()
         while not self._stop.is_set():
             total = 0
-            for process in self.processes:
+            for process in [me, *me.children(recursive=True)]:
                 try:
                     total += process.memory_info().rss
                 except psutil.Error:
@@ -117,7 +112,7 @@ def best_of(fn) -> float:
 def time_ingest(client, path: Path, workdir: Path, **request) -> tuple[float, int, float]:
     store_path = workdir / "bench.zarr"
     shutil.rmtree(store_path, ignore_errors=True)
-    with PeakRSS(client) as rss:
+    with PeakRSS() as rss:
         started = time.perf_counter()
         store = ingest(IngestRequest(paths=(path,), params=PARAMS, **request), store_path, client)
         seconds = time.perf_counter() - started
@@ -162,9 +157,8 @@ def main() -> None:
     print(f"LAMMPS dump reader: ours {ours_lammps:.2f} s, ASE {ase_lammps:.2f} s, speed-up {ase_lammps / ours_lammps:.1f}x")
     print(f"extxyz reader:      ours {ours_extxyz:.2f} s, ASE {ase_extxyz:.2f} s, speed-up {ase_extxyz / ours_extxyz:.1f}x")
 
-    # each pass measures the yardstick, then every input on a 1-worker and a 2-worker cluster,
-    # both running, alternately, so each speed-up compares ingests seconds apart: this shared
-    # machine drifts by 10-30 % from minute to minute
+    # passes alternate 1- and 2-worker clusters, each with the yardstick measured in the same
+    # pass, so slow spells of this shared machine fall on both sides of every ratio
     inputs = ("snapshot.extxyz", "snapshot.lammpstrj", "trajectory.extxyz")
     seconds = {(name, n): [] for name in inputs for n in (1, 2)}
     fraction = {key: [] for key in seconds}
@@ -175,9 +169,8 @@ def main() -> None:
         core = core_throughput(big, trajectory)
         print(f"pass {done + 1}: core compute_descriptors (2 threads, best of 3): snapshot {core['snapshot']:,.0f} "
               f"env/s, trajectory {core['trajectory']:,.0f} env/s")
-        with local_client(1, cores=1) as one, local_client(2, cores=1) as two:
-            clients = {1: one, 2: two}
-            for n_workers, client in clients.items():
+        for n_workers in (1, 2):
+            with local_client(n_workers, cores=1) as client:
                 client.run(warm_worker, str(files["trajectory.extxyz"]), str(workdir / "small.lammpstrj"))
                 time_ingest(client, files["trajectory.extxyz"], workdir, frames=_first_frames(4))  # client warm-up
                 wall, _, rss = time_ingest(client, files["snapshot.extxyz"], workdir)
@@ -185,15 +178,12 @@ def main() -> None:
                 peak["snapshot.extxyz", n_workers] = max(peak["snapshot.extxyz", n_workers], rss)
                 print(f"  first snapshot.extxyz ingest on the fresh {n_workers}-worker cluster: {wall:.2f} s "
                       f"(not in the medians)")
-            for name in inputs:
-                species = {1: "Cu"} if name.endswith("lammpstrj") else None
-                # a trajectory ingest takes about a second: the median of TRAJECTORY_REPEATS runs
-                runs = {1: [], 2: []}
-                for _ in range(TRAJECTORY_REPEATS if name.startswith("trajectory") else 1):
-                    for n_workers, client in clients.items():
-                        runs[n_workers].append(time_ingest(client, files[name], workdir, species=species))
-                for n_workers in clients:
-                    wall, n_env[name], rss = sorted(runs[n_workers])[len(runs[n_workers]) // 2]
+                for name in inputs:
+                    species = {1: "Cu"} if name.endswith("lammpstrj") else None
+                    # a trajectory ingest takes about a second: the median of TRAJECTORY_REPEATS runs
+                    runs = [time_ingest(client, files[name], workdir, species=species)
+                            for _ in range(TRAJECTORY_REPEATS if name.startswith("trajectory") else 1)]
+                    wall, n_env[name], rss = sorted(runs)[len(runs) // 2]
                     seconds[name, n_workers].append(wall)
                     fraction[name, n_workers].append(n_env[name] / wall / core[name.split(".")[0]])
                     peak[name, n_workers] = max(peak[name, n_workers], rss)
