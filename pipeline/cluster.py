@@ -54,8 +54,8 @@ EXAMPLE = "e.g. cluster: {kind: slurm, cores: 8, memory: 32GB, walltime: '01:00:
 #   then holds about its largest task's memory, which the tasks bound. glibc reads these as a
 #   process starts, so they go in dask's pre-spawn environment;
 # - no statistical profiler sampling task threads every 10 ms, and event-loop ticks and
-#   system monitors at 1 s and 2 s rather than 20 ms and 0.5 s: together they took 14 % of
-#   a core from an idle 2-worker cluster, 4 % without (docs/benchmarks.md).
+#   system monitors at 1 s and 2 s rather than 20 ms and 0.5 s: an idle 2-worker cluster
+#   took 15 % of a core with Dask's defaults, 4 % with ours (scripts/bench_cluster_settings.py).
 WORKER_MALLOC = {"MALLOC_MMAP_MAX_": 0, "MALLOC_TRIM_THRESHOLD_": 1 << 30}
 CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
