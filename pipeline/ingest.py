@@ -10,7 +10,7 @@ import logging
 import math
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -61,17 +61,59 @@ class FrameTask:
 
 def ingest(request: IngestRequest, store_path: Path, client: Client) -> DescriptorStore:
     n_workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
-    store = _plan(Path(store_path), request, n_workers)
-    pending = store.pending_regions()
-    if not pending:
+    store_path = Path(store_path)
+    store = _open_existing(store_path, request)
+    if store is not None:
+        store.begin_plan()
+    plans = _scan_sources(store, store_path, request, n_workers)
+    run = uuid.uuid4().hex[:12]
+    # regions are computed while their plan is written (0.1-0.2 s for a new store, against
+    # 0.3 s for a trajectory task); each one's write task waits for both
+    computing = {region: client.submit(COMPUTE[region.kind], region, tasks, request.params,
+                                       key=_key("compute", store_path, region, run), pure=False)
+                 for region, tasks in _frames_of_pending_regions(store) + [item for plan in plans for item in plan.frame_tasks()]}
+    try:
+        store = _write_plan(store, store_path, request, plans)
+    except BaseException:
+        _cancel(computing.values())
+        raise
+    if not computing and not store.pending_regions():
         log.info("%s: every region is already written; nothing to compute", store.path)
+    token = store.token
+    writes = {}
+    for region in list(computing):
+        # priority: a worker writes a computed region before it computes the next, so finished
+        # rows never pile up in its memory; popped, so its rows are freed once written
+        writes[client.submit(write_region, str(store.path), token, computing.pop(region), priority=1,
+                             key=_key("write", store_path, region, run), pure=False)] = region
+    _gather(store, writes)
     # large frames are first stored in slab-layer order; their domains are planned from that
-    _run(store, [region for region in pending if region.kind != DOMAIN], client)
     _plan_domains(store, request.split_atoms, n_workers)
-    _run(store, [region for region in store.pending_regions() if region.kind == DOMAIN], client)
+    _gather(store, _submit_domains(store, token, request.params, client, run))
     store.mark_complete()
     log.info("%s: complete, %d environments in %d frames", store.path, store.n_environments, store.n_frames)
     return store
+
+
+def _submit_domains(store: DescriptorStore, token: tuple, params: StoreParams, client: Client, run: str) -> dict:
+    domains = [region for region in store.pending_regions() if region.kind == DOMAIN]
+    if not domains:
+        return {}
+    sources, split_frames = store.sources, store.split_frames
+    tables = {name: store.array(name) for name in FRAME_TABLES}
+    futures = {}
+    for region in domains:
+        split = split_frames[region.frame_start]
+        futures[client.submit(compute_domain, str(store.path), token, region, _frame_tasks(sources, tables, region)[0],
+                              params, SlabLayers(**_slab_fields(split)), split["layer_start"],
+                              key=_key("domain", store.path, region, run), pure=False)] = region
+    return futures
+
+
+def _key(stage: str, store_path: Path, region: Region, run: str) -> str:
+    """A task key unique to this run: a key the scheduler still holds from an earlier ingest
+    (a store of the same name) would hand this run that task's result, or leave it waiting."""
+    return f"{stage}-{store_path.name}-{region.index}-{run}"
 
 
 def _open_existing(path: Path, request: IngestRequest) -> DescriptorStore | None:
@@ -87,19 +129,27 @@ def _open_existing(path: Path, request: IngestRequest) -> DescriptorStore | None
 @dataclass(frozen=True)
 class _SourcePlan:
     record: dict
+    species: dict[int, str] | None
     refs: list[readers.FrameRef]
     skipped: list[dict]
-    regions: list[Region]
+    first_frame: int
+    starts: np.ndarray  # first environment row of each frame
+    regions: list[Region]  # numbered as the store will number them
+
+    def frame_tasks(self) -> list[tuple[Region, list[FrameTask]]]:
+        """Each region with the frames it reads."""
+        return [(region, [FrameTask(frame, self.record["path"], self.record["format"], self.species,
+                                    self.refs[frame - self.first_frame], int(self.starts[frame - self.first_frame]))
+                          for frame in range(region.frame_start, region.frame_stop)])
+                for region in self.regions]
 
 
-def _plan(store_path: Path, request: IngestRequest, n_workers: int) -> DescriptorStore:
-    """Scan the new sources and plan their frames and regions, then write the plan into the
-    store (created here when there is none yet), one source at a time."""
-    store = _open_existing(store_path, request)
-    if store is not None:
-        store.begin_plan()
+def _scan_sources(store: DescriptorStore | None, store_path: Path, request: IngestRequest,
+                  n_workers: int) -> list[_SourcePlan]:
+    """Scan the sources not yet in the store and plan their frames and regions (nothing is
+    written here)."""
     known = {_source_key(source) for source in store.sources} if store else set()
-    first_frame, first_row = (store.n_frames, store.n_environments) if store else (0, 0)
+    first_frame, first_row, first_region = (store.n_frames, store.n_environments, store.n_regions) if store else (0, 0, 0)
     plans = []
     for path in request.paths:
         path = Path(path)
@@ -126,29 +176,47 @@ def _plan(store_path: Path, request: IngestRequest, n_workers: int) -> Descripto
         starts = first_row + np.concatenate([[0], np.cumsum(n_atoms)[:-1]]).astype(np.int64)
         # at least TASKS_PER_WORKER tasks per worker, so every worker has work and the last is short
         region_rows = min(request.region_rows, max(MIN_REGION_ROWS, math.ceil(sum(n_atoms) / (TASKS_PER_WORKER * n_workers))))
-        plans.append(_SourcePlan(record, refs, skipped, _batch_regions(first_frame, starts, n_atoms, region_rows,
-                                                                       request.split_atoms, n_workers)))
+        regions = [replace(region, index=first_region + i) for i, region in enumerate(
+            _batch_regions(first_frame, starts, n_atoms, region_rows, request.split_atoms, n_workers))]
+        plans.append(_SourcePlan(record, request.species or None, refs, skipped, first_frame, starts, regions))
         known.add(_source_key(record))
-        first_frame, first_row = first_frame + len(refs), first_row + sum(n_atoms)
+        first_frame, first_row, first_region = first_frame + len(refs), first_row + sum(n_atoms), first_region + len(regions)
+    return plans
+
+
+def _write_plan(store: DescriptorStore | None, store_path: Path, request: IngestRequest,
+                plans: list[_SourcePlan]) -> DescriptorStore:
+    """Write the plans into the store (created here when there is none yet), one source at a
+    time, each committed with one attribute write."""
     if store is None:
         # chunks of one task's rows: tasks over frames of equal size then write whole chunks,
         # with no chunk shared with a neighbouring task (shared rows go through the client)
         first = plans[0].regions[0]
+        last = plans[-1]
         store = DescriptorStore.create(store_path, request.params,
                                        request.chunk_rows or min(DEFAULT_CHUNK_ROWS, first.stop - first.start),
-                                       reserve={"n_environments": first_row, "n_frames": first_frame,
-                                                "n_regions": sum(len(plan.regions) for plan in plans)})
+                                       reserve={"n_environments": int(last.starts[-1]) + last.refs[-1].n_atoms,
+                                                "n_frames": last.first_frame + len(last.refs),
+                                                "n_regions": last.regions[-1].index + 1})
     for plan in plans:
         if plan.skipped:
             store.record_skipped(plan.skipped)
-        source = len(store.sources)
         refs = plan.refs
-        store.add_frames(source, [r.index for r in refs], [r.n_atoms for r in refs], [r.offset for r in refs],
+        store.add_frames(len(store.sources), [r.index for r in refs], [r.n_atoms for r in refs], [r.offset for r in refs],
                          [r.size for r in refs])
         store.add_regions(plan.regions)
         store.commit_plan([plan.record])
         log.info("%s: %d frames, %d environments planned", plan.record["path"], len(refs), sum(r.n_atoms for r in refs))
     return store
+
+
+def _frames_of_pending_regions(store: DescriptorStore | None) -> list[tuple[Region, list[FrameTask]]]:
+    """Each planned, unwritten region of a store (other than domains) with the frames it reads."""
+    if store is None:
+        return []
+    sources = store.sources
+    tables = {name: store.array(name) for name in FRAME_TABLES}
+    return [(region, _frame_tasks(sources, tables, region)) for region in store.pending_regions() if region.kind != DOMAIN]
 
 
 def _source_key(record: dict) -> tuple:
@@ -280,29 +348,12 @@ def _frame_tasks(sources: list[dict], tables: dict[str, np.ndarray], region: Reg
     return tasks
 
 
-def _run(store: DescriptorStore, regions: list[Region], client: Client) -> None:
-    if not regions:
+def _gather(store: DescriptorStore, futures: dict) -> None:
+    """Wait for the write tasks of regions, recording them as they finish."""
+    if not futures:
         return
-    params = store.params
-    path = str(store.path)
-    # task keys unique to this run: a key the scheduler still holds from an earlier ingest
-    # (a store of the same name) would hand this run that task's result, or leave it waiting
-    run = uuid.uuid4().hex[:12]
-    sources, split_frames = store.sources, store.split_frames
-    tables = {name: store.array(name) for name in FRAME_TABLES}
-    futures = {}
-    for region in regions:
-        key = f"ingest-{store.path.name}-{region.index}-{run}"
-        tasks = _frame_tasks(sources, tables, region)
-        if region.kind == DOMAIN:
-            future = client.submit(compute_domain, path, region, tasks[0], params,
-                                   SlabLayers(**_slab_fields(split_frames[region.frame_start])),
-                                   key=key, pure=False)
-        else:
-            function = compute_region if region.kind == FRAMES else compute_split_frame
-            future = client.submit(function, path, region, tasks, params, key=key, pure=False)
-        futures[future] = region
-    progress = Progress("descriptors" if regions[0].kind != SPLIT_FRAME else "layering", sum(r.n_rows for r in regions),
+    regions = list(futures.values())
+    progress = Progress("layering" if regions[0].kind == SPLIT_FRAME else "descriptors", sum(r.n_rows for r in regions),
                         "environments")
     finished = []
     recorded = time.monotonic()
@@ -319,9 +370,13 @@ def _run(store: DescriptorStore, regions: list[Region], client: Client) -> None:
                 finished, recorded = [], time.monotonic()
         _record(store, finished)
     except BaseException:
-        for future in futures:
-            future.cancel()
+        _cancel(futures)
         raise
+
+
+def _cancel(futures) -> None:
+    for future in futures:
+        future.cancel()
 
 
 def _record(store: DescriptorStore, finished: list[tuple[Region, object]]) -> None:
@@ -353,10 +408,22 @@ def _slab_fields(info: dict) -> dict:
     return {name: info[name] for name in ("axis", "periodic", "n_layers", "origin", "thickness")}
 
 
-def compute_region(store_path: str, region: Region, tasks: list[FrameTask], params: StoreParams):
-    """Worker side: descriptors of a region's whole frames, written to its rows of the store."""
+@dataclass(frozen=True)
+class RegionRows:
+    """What a region's compute task hands its write task: environment columns from row start
+    on (none for a piece of a split frame that stores no layers), its frames' cells and pbc,
+    and a split frame's layers."""
+
+    start: int
+    columns: dict[str, np.ndarray]
+    cells: np.ndarray
+    pbcs: np.ndarray
+    split: dict | None = None
+
+
+def compute_region(region: Region, tasks: list[FrameTask], params: StoreParams) -> RegionRows:
+    """Worker side: descriptors of a region's whole frames."""
     use_worker_cores()
-    store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
     columns = {name: [] for name in ("descriptors", "env_frame", "env_atom", "env_number", "env_position")}
     cells, pbcs = [], []
     for task, frame in _read_frames(tasks):
@@ -371,16 +438,14 @@ def compute_region(store_path: str, region: Region, tasks: list[FrameTask], para
     if len(stacked["descriptors"]) != region.stop - region.start:
         raise InputError(f"region {region.index} read {len(stacked['descriptors'])} environments, planned "
                          f"{region.stop - region.start}: did an input file change since the ingest started?")
-    shared = store.write_rows(region.start, stacked)
-    return np.array(cells), np.array(pbcs), None, shared
+    return RegionRows(region.start, stacked, np.array(cells), np.array(pbcs))
 
 
-def compute_split_frame(store_path: str, region: Region, tasks: list[FrameTask], params: StoreParams):
-    """Worker side: store one piece of a large frame's layers, its atoms in slab-layer order,
-    for the domain tasks. Every piece reads the whole frame and finds every atom's layer, so
-    the pieces run side by side and need nothing from each other."""
+def compute_split_frame(region: Region, tasks: list[FrameTask], params: StoreParams) -> RegionRows:
+    """Worker side: one piece of a large frame's layers, its atoms in slab-layer order, for
+    the domain tasks. Every piece reads the whole frame and finds every atom's layer, so the
+    pieces run side by side and need nothing from each other."""
     use_worker_cores()
-    store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
     (task, frame), = list(_read_frames(tasks))
     _check_frame(frame, task)
     try:
@@ -391,31 +456,38 @@ def compute_split_frame(store_path: str, region: Region, tasks: list[FrameTask],
     if slabs.n_layers < 2 or params.species:
         # too thin to split (or multicomponent): the whole frame in the first piece
         if piece == 0:
-            return compute_region(store_path, region, tasks, params)
-        return frame.cell[None], frame.pbc[None], None, []
+            return compute_region(region, tasks, params)
+        return RegionRows(region.start, {}, frame.cell[None], frame.pbc[None])
     layer = slabs.layer_of(frame.positions, frame.cell, frame.pbc)
     layer_start = np.concatenate([[0], np.cumsum(np.bincount(layer, minlength=slabs.n_layers))])
     first, last = piece * slabs.n_layers // pieces, (piece + 1) * slabs.n_layers // pieces
-    shared = []
-    if last > first:
-        members = np.flatnonzero((layer >= first) & (layer < last))
-        order = members[np.argsort(layer[members], kind="stable")]  # the rows of a stable sort of all atoms
-        shared = store.write_rows(region.start + int(layer_start[first]), {
-            "env_frame": np.full(len(order), task.frame, dtype=np.int64),
-            "env_atom": order.astype(np.int64),
-            "env_number": frame.numbers[order],
-            "env_position": frame.positions[order],
-        })
     split = {"axis": slabs.axis, "periodic": slabs.periodic, "n_layers": slabs.n_layers, "origin": slabs.origin,
              "thickness": float(slabs.thickness), "layer_start": layer_start.tolist()}
-    return frame.cell[None], frame.pbc[None], split, shared
+    members = np.flatnonzero((layer >= first) & (layer < last))
+    order = members[np.argsort(layer[members], kind="stable")]  # the rows of a stable sort of all atoms
+    return RegionRows(region.start + int(layer_start[first]), {
+        "env_frame": np.full(len(order), task.frame, dtype=np.int64),
+        "env_atom": order.astype(np.int64),
+        "env_number": frame.numbers[order],
+        "env_position": frame.positions[order],
+    } if len(order) else {}, frame.cell[None], frame.pbc[None], split)
 
 
-def compute_domain(store_path: str, region: Region, task: FrameTask, params: StoreParams, slabs: SlabLayers):
+def write_region(store_path: str, token: tuple, rows: RegionRows):
+    """Worker side: write a computed region's rows; returns what the client records."""
+    shared = _worker_store(store_path, token).write_rows(rows.start, rows.columns) if rows.columns else []
+    return rows.cells, rows.pbcs, rows.split, shared
+
+
+COMPUTE = {FRAMES: compute_region, SPLIT_FRAME: compute_split_frame}
+
+
+def compute_domain(store_path: str, token: tuple, region: Region, task: FrameTask, params: StoreParams,
+                   slabs: SlabLayers, layer_start: list[int]):
     """Worker side: descriptors of one slab domain of a split frame, from its stored layers."""
     use_worker_cores()
-    store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
-    layer_start = np.asarray(store.split_frames[task.frame]["layer_start"]) + task.start
+    store = _worker_store(store_path, token)
+    layer_start = np.asarray(layer_start) + task.start
     first, last = region.layer_first, region.layer_last
     halo = sorted({layer for layer, _ in halo_layers(slabs, first, last)})  # one layer where both sides wrap to it
     wanted = [(first, last)] + [(layer, layer + 1) for layer in halo]
@@ -431,6 +503,23 @@ def compute_domain(store_path: str, region: Region, task: FrameTask, params: Sto
     if len(x) != region.stop - region.start:
         raise RuntimeError(f"domain {region.index}: {len(x)} environments, expected {region.stop - region.start}")
     return store.write_rows(region.start, {"descriptors": x.astype(params.dtype, copy=False)})
+
+
+_worker_stores: dict[str, tuple[tuple, DescriptorStore]] = {}
+
+
+def _worker_store(store_path: str, token: tuple) -> DescriptorStore:
+    """This worker's handle on a store, kept for its next tasks while the client's token (the
+    store's identity and size) is unchanged: opening reads every array's metadata, about 15 ms
+    of a 0.3 s task. Any other change to the store's arrays comes with a new plan, a new size."""
+    kept = _worker_stores.get(store_path)
+    if kept is not None and kept[0] == token:
+        return kept[1]
+    store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
+    _worker_stores.clear()  # one store at a time: a long-running worker serves many ingests
+    if store.token == token:
+        _worker_stores[store_path] = (token, store)
+    return store
 
 
 def _read_frames(tasks: list[FrameTask]):

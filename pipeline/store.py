@@ -21,16 +21,19 @@ No two processes write one chunk; zarr's local store replaces chunk files atomic
 killed task never damages a finished region.
 """
 
+import asyncio
 import contextlib
 import functools
 import os
 import shutil
+import uuid
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import zarr
+from zarr.core.sync import sync
 
 from .errors import InputError
 
@@ -168,23 +171,22 @@ class DescriptorStore:
             raise InputError(f"{path} already exists", path=None)
         building = path.with_name(path.name + ".creating")
         shutil.rmtree(building, ignore_errors=True)
-        group = zarr.open_group(str(building), mode="w")
-        # floats barely compress (10 %) and zstd costs a third of a write: stored raw
-        group.create_array("descriptors", shape=(lengths["n_environments"], params.width), chunks=(chunk_rows, params.width),
-                           dtype=params.dtype, fill_value=np.nan, dimension_names=("environment", "feature"),
-                           compressors=None)
-        for name, (dtype, trailing, dims) in _ENVIRONMENT_ARRAYS.items():
-            group.create_array(name, shape=(lengths["n_environments"], *trailing), chunks=(chunk_rows, *trailing), dtype=dtype,
-                               fill_value=_fill(dtype), dimension_names=("environment", *dims))
-        for name, (dtype, trailing, dims) in _FRAME_ARRAYS.items():
-            group.create_array(name, shape=(lengths["n_frames"], *trailing), chunks=(FRAME_CHUNK, *trailing), dtype=dtype,
-                               fill_value=_fill(dtype), dimension_names=("frame", *dims))
-        for name, (dtype, trailing, dims) in _REGION_ARRAYS.items():
-            group.create_array(name, shape=(lengths["n_regions"], *trailing), chunks=(REGION_CHUNK, *trailing), dtype=dtype,
-                               fill_value=_fill(dtype), dimension_names=("region", *dims))
-        group["region_table"].attrs["fields"] = list(REGION_FIELDS)
-        group.update_attributes({
+        arrays = {
+            # floats barely compress (10 %) and zstd costs a third of a write: stored raw
+            "descriptors": {"shape": (lengths["n_environments"], params.width), "chunks": (chunk_rows, params.width),
+                            "dtype": params.dtype, "fill_value": np.nan, "dimension_names": ("environment", "feature"),
+                            "compressors": None},
+        }
+        for dimension, length, chunk, layout in (("environment", lengths["n_environments"], chunk_rows, _ENVIRONMENT_ARRAYS),
+                                                 ("frame", lengths["n_frames"], FRAME_CHUNK, _FRAME_ARRAYS),
+                                                 ("region", lengths["n_regions"], REGION_CHUNK, _REGION_ARRAYS)):
+            for name, (dtype, trailing, dims) in layout.items():
+                arrays[name] = {"shape": (length, *trailing), "chunks": (chunk, *trailing), "dtype": dtype,
+                                "fill_value": _fill(dtype), "dimension_names": (dimension, *dims)}
+        arrays["region_table"]["attributes"] = {"fields": list(REGION_FIELDS)}
+        sync(_create_group(str(building), arrays, {
             "format": FORMAT,
+            "store_id": uuid.uuid4().hex,
             "complete": False,
             "descriptor": params.to_attrs(),
             "versions": package_versions(),
@@ -192,7 +194,7 @@ class DescriptorStore:
             "skipped_frames": [],
             "split_frames": {},
             "plan": dict.fromkeys(PLAN_SIZES, 0),
-        })
+        }))
         os.rename(building, path)
         store = cls(path, zarr.open_group(str(path), mode="r+"))
         store._planned = dict.fromkeys(PLAN_SIZES, 0)
@@ -232,6 +234,12 @@ class DescriptorStore:
         return list(self.group.attrs["skipped_frames"])
 
     @property
+    def token(self) -> tuple:
+        """Identifies this store at its current size: a new store at the same path, or a new
+        plan, gives another token."""
+        return self.group.attrs.get("store_id"), self.n_environments
+
+    @property
     def chunk_rows(self) -> int:
         return int(self.descriptors.chunks[0])
 
@@ -263,19 +271,23 @@ class DescriptorStore:
             self._tables[name] = table
         return self._tables[name]
 
-    def _write(self, name: str, selection, values) -> None:
-        array = self._handle(name)
-        array[selection] = values
-        if name in self._tables:  # keep the cached table up to date rather than read it again
-            table = self._tables[name].copy()
-            table[selection] = values
-        elif name in _TABLES and selection == slice(0, array.shape[0]):  # the whole table, as written
-            table = np.empty(array.shape, dtype=array.dtype)
-            table[...] = values
-        else:
-            return
-        table.setflags(write=False)
-        self._tables[name] = table
+    def _write(self, writes: dict[str, tuple]) -> None:
+        """Write name: (selection, values) into several arrays, together (one request to
+        zarr's I/O loop, not one per array)."""
+        sync(_set_together([(self._handle(name).async_array, selection, values)
+                            for name, (selection, values) in writes.items()]))
+        for name, (selection, values) in writes.items():
+            array = self._handle(name)
+            if name in self._tables:  # keep the cached table up to date rather than read it again
+                table = self._tables[name].copy()
+                table[selection] = values
+            elif name in _TABLES and selection == slice(0, array.shape[0]):  # the whole table, as written
+                table = np.empty(array.shape, dtype=array.dtype)
+                table[...] = values
+            else:
+                continue
+            table.setflags(write=False)
+            self._tables[name] = table
 
     def _resize(self, name: str, length: int) -> None:
         array = self._handle(name)
@@ -330,12 +342,10 @@ class DescriptorStore:
         planned.update(n_frames=last_frame, n_environments=last_row)
         frames = slice(first_frame, last_frame)
         starts = first_row + np.concatenate([[0], np.cumsum(n_atoms)[:-1]]).astype(np.int64)
-        self._write("frame_n_atoms", frames, n_atoms)
-        self._write("frame_start", frames, starts)
-        self._write("frame_source", frames, source)
-        self._write("frame_index", frames, np.asarray(indices, dtype=np.int64))
-        self._write("frame_offset", frames, np.asarray(offsets, dtype=np.int64))
-        self._write("frame_size", frames, np.asarray(sizes, dtype=np.int64))
+        self._write({"frame_n_atoms": (frames, n_atoms), "frame_start": (frames, starts), "frame_source": (frames, source),
+                     "frame_index": (frames, np.asarray(indices, dtype=np.int64)),
+                     "frame_offset": (frames, np.asarray(offsets, dtype=np.int64)),
+                     "frame_size": (frames, np.asarray(sizes, dtype=np.int64))})
 
     def add_regions(self, regions: list[Region]) -> None:
         """Append regions (their index fields are ignored: they are numbered in order)."""
@@ -347,8 +357,7 @@ class DescriptorStore:
         planned["n_regions"] = last
         if regions:
             table = np.array([[getattr(region, field) for field in REGION_FIELDS] for region in regions], dtype=np.int64)
-            self._write("region_table", slice(first, last), table)
-            self._write("region_done", slice(first, last), False)
+            self._write({"region_table": (slice(first, last), table), "region_done": (slice(first, last), False)})
 
     @property
     def split_frames(self) -> dict[int, dict]:
@@ -384,22 +393,23 @@ class DescriptorStore:
         return shared
 
     def write_row_pieces(self, pieces: list[tuple[int, dict[str, np.ndarray]]]) -> None:
-        """Write (first row, columns) pieces of environment rows."""
+        """Write (first row, columns) pieces of environment rows; the columns of a piece
+        together, in one request to zarr's I/O loop (pieces, which may share chunks, in turn)."""
         for piece_start, columns in pieces:
-            for name, values in columns.items():
-                self._handle(name)[piece_start:piece_start + len(values)] = values
+            sync(_set_together([(self._handle(name).async_array, slice(piece_start, piece_start + len(values)), values)
+                                for name, values in columns.items()]))
 
     def write_frame_info(self, first_frame: int, cells: np.ndarray, pbcs: np.ndarray) -> None:
         """Cells and pbc of consecutive frames from first_frame on, in one write each."""
-        self._write("frame_cell", slice(first_frame, first_frame + len(cells)), cells)
-        self._write("frame_pbc", slice(first_frame, first_frame + len(pbcs)), pbcs)
+        frames = slice(first_frame, first_frame + len(cells))
+        self._write({"frame_cell": (frames, cells), "frame_pbc": (frames, pbcs)})
 
     def mark_done(self, regions: list[int]) -> None:
         """Mark regions done, in one write of the span they cover."""
         done = self.array("region_done").copy()
         done[regions] = True
         first, last = min(regions), max(regions) + 1
-        self._write("region_done", slice(first, last), done[first:last])
+        self._write({"region_done": (slice(first, last), done[first:last])})
 
     def mark_complete(self) -> None:
         done = self.array("region_done")
@@ -430,6 +440,18 @@ class DescriptorStore:
             "skipped_frames": self.skipped_frames,
             "versions": dict(self.group.attrs["versions"]),
         }
+
+
+async def _create_group(path: str, arrays: dict[str, dict], attributes: dict) -> None:
+    """A group with its attributes and its arrays (name: create_array arguments), the arrays
+    created concurrently."""
+    group = await zarr.api.asynchronous.open_group(store=path, mode="w", attributes=attributes)
+    await asyncio.gather(*(group.create_array(name, **spec) for name, spec in arrays.items()))
+
+
+async def _set_together(writes: list) -> None:
+    """(async array, selection, values) writes, run concurrently."""
+    await asyncio.gather(*(array.setitem(selection, values) for array, selection, values in writes))
 
 
 def _fill(dtype: str):

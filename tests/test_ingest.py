@@ -20,7 +20,7 @@ from distributed import Client, LocalCluster
 
 from pipeline.cli import main
 from pipeline.errors import InputError
-from pipeline.ingest import IngestRequest, ingest
+from pipeline.ingest import IngestRequest, _worker_store, ingest
 from pipeline.readers import FrameSelection
 from pipeline.store import DescriptorStore, StoreParams
 from quests_core import compute_descriptors
@@ -131,6 +131,28 @@ def test_append_then_same_source_not_added_twice(data, clients, tmp_path):
     reference = np.concatenate([expected(data / "md.extxyz"), expected(data / "slab.extxyz")])
     np.testing.assert_array_equal(store.read_descriptors(), reference)
     assert [Path(s["path"]).name for s in store.sources] == ["md.extxyz", "slab.extxyz"]
+
+
+def test_worker_store_handle_is_renewed_with_a_new_store_or_plan(tmp_path):
+    """A worker reuses the store it opened only under the same token: a store made again at the
+    same path, or grown by a new plan, is opened afresh (a stale handle would write past its
+    old shape, or into the deleted store's metadata)."""
+    path = tmp_path / "s.zarr"
+    first = DescriptorStore.create(path, PARAMS, 10, reserve={"n_environments": 30})
+    kept = _worker_store(str(path), first.token)
+    assert _worker_store(str(path), first.token) is kept
+    shutil.rmtree(path)
+    second = DescriptorStore.create(path, PARAMS, 10, reserve={"n_environments": 30})
+    assert second.token != first.token
+    renewed = _worker_store(str(path), second.token)
+    assert renewed is not kept and renewed.token == second.token
+    second.begin_plan()
+    second.add_frames(0, [0], [50], [0], [0])
+    second.commit_plan()
+    grown = _worker_store(str(path), second.token)
+    assert grown is not renewed and grown.n_environments == 50
+    grown.write_rows(40, {"env_atom": np.arange(10)})
+    np.testing.assert_array_equal(DescriptorStore.open(path, allow_incomplete=True).array("env_atom")[40:], np.arange(10))
 
 
 def test_parameter_mismatch_is_refused_and_nothing_written(data, clients, tmp_path):
