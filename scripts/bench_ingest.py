@@ -6,17 +6,22 @@ Measures, in one run: environments/s of file -> store for a ~1M-atom periodic sn
 (extxyz and LAMMPS dump) and a 200-frame trajectory of 256-atom frames, with 1 and 2
 worker processes of one core each (local clusters set up as `quests-pipeline` sets them up);
 the peak RSS of client + workers together; our readers against ASE's on the same files; and,
-as the yardstick, quests_core.compute_descriptors in this process with 2 numba threads.
+as the yardstick, quests_core.compute_descriptors in a process of its own with 2 numba threads.
 
 Workers are started and warmed before timing (numba kernels loaded, then one snapshot ingest:
 a fresh worker process first grows its heap to a domain task's size, which costs page faults
 that later tasks do not pay), so the times are of a running cluster's ingests, every input
-under the same conditions; that first ingest is timed and reported apart. Passes alternate 1-
-and 2-worker clusters, each pass with its own yardstick; medians over the passes are reported.
+under the same conditions; that first ingest is timed and reported apart. Each ingest is
+paired with a yardstick run on the same structures just before it (the cluster idle beside
+it; this process's malloc set as the workers', so neither pays for memory the host took
+back); a pass measures every input on a 1-worker, then a 2-worker cluster (the trajectory as
+the median of 5 pairs); medians over the passes are reported.
 """
 
 import argparse
+import ctypes
 import logging
+import multiprocessing
 import shutil
 import tempfile
 import threading
@@ -31,7 +36,7 @@ from ase.build import bulk
 from ase.io import read, write
 
 from pipeline import extxyz, lammps
-from pipeline.cluster import local_client
+from pipeline.cluster import WORKER_MALLOC, local_client
 from pipeline.ingest import IngestRequest, ingest
 from pipeline.store import StoreParams
 from quests_core import compute_descriptors
@@ -58,10 +63,12 @@ def write_lammps_dump(path: Path, frames) -> None:
 
 
 class PeakRSS:
-    """Peak of the summed RSS of this process and all its children, sampled every 100 ms."""
+    """Peak of the summed RSS of this process and all its children but `excluded` (pids),
+    sampled every 100 ms."""
 
-    def __init__(self):
+    def __init__(self, excluded=()):
         self.peak = 0
+        self._excluded = set(excluded)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -70,6 +77,8 @@ class PeakRSS:
         while not self._stop.is_set():
             total = 0
             for process in [me, *me.children(recursive=True)]:
+                if process.pid in self._excluded:
+                    continue
                 try:
                     total += process.memory_info().rss
                 except psutil.Error:
@@ -109,10 +118,10 @@ def best_of(fn) -> float:
     return min(timeit.repeat(fn, number=1, repeat=3))
 
 
-def time_ingest(client, path: Path, workdir: Path, **request) -> tuple[float, int, float]:
+def time_ingest(client, path: Path, workdir: Path, yardstick: "Yardstick", **request) -> tuple[float, int, float]:
     store_path = workdir / "bench.zarr"
     shutil.rmtree(store_path, ignore_errors=True)
-    with PeakRSS() as rss:
+    with PeakRSS(excluded=[yardstick.pid]) as rss:
         started = time.perf_counter()
         store = ingest(IngestRequest(paths=(path,), params=PARAMS, **request), store_path, client)
         seconds = time.perf_counter() - started
@@ -141,9 +150,6 @@ def main() -> None:
     write_lammps_dump(workdir / "small.lammpstrj", trajectory[:1])
     print(f"snapshot: {len(big)} atoms; trajectory: {args.frames} x 256 atoms; files in {workdir}")
 
-    compute_descriptors(big.positions[:500], big.cell.array / args.cells * 2, True)  # JIT load, excluded
-    numba.set_num_threads(2)
-
     # readers: ours vs ASE on the same files (scan + read of the one frame), best of 3 each,
     # ours after loading its numba kernels on a small file
     (location,) = lammps.scan_frames(workdir / "small.lammpstrj")
@@ -157,44 +163,52 @@ def main() -> None:
     print(f"LAMMPS dump reader: ours {ours_lammps:.2f} s, ASE {ase_lammps:.2f} s, speed-up {ase_lammps / ours_lammps:.1f}x")
     print(f"extxyz reader:      ours {ours_extxyz:.2f} s, ASE {ase_extxyz:.2f} s, speed-up {ase_extxyz / ours_extxyz:.1f}x")
 
-    # passes alternate 1- and 2-worker clusters, each with the yardstick measured in the same
-    # pass, so slow spells of this shared machine fall on both sides of every ratio
+    # every ingest is paired with a yardstick run of the same input just before it, so a slow
+    # spell of this shared machine falls on both sides of its ratio; both sides are medians
     inputs = ("snapshot.extxyz", "snapshot.lammpstrj", "trajectory.extxyz")
+    yardstick = Yardstick({"snapshot": [big], "trajectory": trajectory})
     seconds = {(name, n): [] for name in inputs for n in (1, 2)}
-    fraction = {key: [] for key in seconds}
+    core_seconds = {key: [] for key in seconds}
     peak = dict.fromkeys(seconds, 0.0)
     first = {1: [], 2: []}
     n_env = {}
     for done in range(args.passes):
-        core = core_throughput(big, trajectory)
-        print(f"pass {done + 1}: core compute_descriptors (2 threads, best of 3): snapshot {core['snapshot']:,.0f} "
-              f"env/s, trajectory {core['trajectory']:,.0f} env/s")
+        print(f"pass {done + 1}")
         for n_workers in (1, 2):
             with local_client(n_workers, cores=1) as client:
                 client.run(warm_worker, str(files["trajectory.extxyz"]), str(workdir / "small.lammpstrj"))
-                time_ingest(client, files["trajectory.extxyz"], workdir, frames=_first_frames(4))  # client warm-up
-                wall, _, rss = time_ingest(client, files["snapshot.extxyz"], workdir)
+                time_ingest(client, files["trajectory.extxyz"], workdir, yardstick, frames=_first_frames(4))  # client warm-up
+                wall, _, rss = time_ingest(client, files["snapshot.extxyz"], workdir, yardstick)
                 first[n_workers].append(wall)
                 peak["snapshot.extxyz", n_workers] = max(peak["snapshot.extxyz", n_workers], rss)
                 print(f"  first snapshot.extxyz ingest on the fresh {n_workers}-worker cluster: {wall:.2f} s "
                       f"(not in the medians)")
                 for name in inputs:
                     species = {1: "Cu"} if name.endswith("lammpstrj") else None
-                    # a trajectory ingest takes about a second: the median of TRAJECTORY_REPEATS runs
-                    runs = [time_ingest(client, files[name], workdir, species=species)
-                            for _ in range(TRAJECTORY_REPEATS if name.startswith("trajectory") else 1)]
-                    wall, n_env[name], rss = sorted(runs)[len(runs) // 2]
+                    # a trajectory ingest takes about a second: the median of TRAJECTORY_REPEATS pairs
+                    runs = []
+                    for _ in range(TRAJECTORY_REPEATS if name.startswith("trajectory") else 1):
+                        core = yardstick.seconds(name.split(".")[0])
+                        runs.append((*time_ingest(client, files[name], workdir, yardstick, species=species), core))
+                    wall = float(np.median([run[0] for run in runs]))
+                    core = float(np.median([run[3] for run in runs]))
+                    n_env[name] = runs[0][1]
                     seconds[name, n_workers].append(wall)
-                    fraction[name, n_workers].append(n_env[name] / wall / core[name.split(".")[0]])
-                    peak[name, n_workers] = max(peak[name, n_workers], rss)
-                    print(f"  {name:<20} {n_workers} worker(s): {wall:.2f} s, {fraction[name, n_workers][-1]:.0%} of core")
+                    core_seconds[name, n_workers].append(core)
+                    peak[name, n_workers] = max([peak[name, n_workers]] + [run[2] for run in runs])
+                    print(f"  {name:<20} {n_workers} worker(s): {wall:.2f} s, core {core:.2f} s "
+                          f"({n_env[name] / core:,.0f} env/s): {core / wall:.0%} of core")
+    yardstick.close()
     print(f"\nmedians over {args.passes} passes")
-    print(f"{'input':<22}{'workers':>8}{'seconds':>9}{'env/s':>11}{'of core':>9}{'peak RSS GiB':>14}")
+    print(f"{'input':<22}{'workers':>8}{'seconds':>9}{'env/s':>11}{'core env/s':>12}{'of core':>9}{'peak RSS GiB':>14}")
     for n_workers in (1, 2):
         for name in inputs:
             wall = float(np.median(seconds[name, n_workers]))
+            fraction = float(np.median([core / one for core, one in zip(core_seconds[name, n_workers],
+                                                                         seconds[name, n_workers])]))
             print(f"{name:<22}{n_workers:>8}{wall:>9.2f}{n_env[name] / wall:>11,.0f}"
-                  f"{float(np.median(fraction[name, n_workers])):>9.0%}{peak[name, n_workers]:>14.2f}")
+                  f"{n_env[name] / float(np.median(core_seconds[name, n_workers])):>12,.0f}"
+                  f"{fraction:>9.0%}{peak[name, n_workers]:>14.2f}")
     print(f"first snapshot.extxyz ingest on a fresh cluster (median): 1 worker {np.median(first[1]):.2f} s, "
           f"2 workers {np.median(first[2]):.2f} s")
     print()
@@ -204,12 +218,54 @@ def main() -> None:
               f"(per pass: {', '.join(f'{ratio:.2f}' for ratio in ratios)})")
 
 
-def core_throughput(big, trajectory) -> dict[str, float]:
-    """The yardstick: quests_core.compute_descriptors in this process, 2 numba threads, best
-    of 3, environments/s on the snapshot and on the trajectory (one call per frame)."""
-    return {"snapshot": len(big) / best_of(lambda: compute_descriptors(big.positions, big.cell.array, big.pbc)),
-            "trajectory": sum(map(len, trajectory)) / best_of(
-                lambda: [compute_descriptors(atoms.positions, atoms.cell.array, atoms.pbc) for atoms in trajectory])}
+MALLOPT_PARAMETERS = {"MALLOC_MMAP_MAX_": -4, "MALLOC_TRIM_THRESHOLD_": -1}  # glibc's M_MMAP_MAX, M_TRIM_THRESHOLD
+
+
+class Yardstick:
+    """quests_core.compute_descriptors with 2 numba threads, in a process of its own (left out
+    of the ingest's peak RSS), its malloc set as the workers' (pipeline.cluster.WORKER_MALLOC):
+    memory it frees is kept, not handed back to the host, or every call would pay page faults
+    for its output (about 1 s of a 7 s snapshot call here) that a running worker does not."""
+
+    def __init__(self, structures: dict[str, list]):
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_yardstick_loop, args=(child, structures), daemon=True)
+        self._process.start()
+        self._pipe.recv()  # ready: kernels compiled, heap grown by one call on each input
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def seconds(self, name: str) -> float:
+        """One call per frame of the named structures, timed."""
+        self._pipe.send(name)
+        return self._pipe.recv()
+
+    def close(self) -> None:
+        self._pipe.send(None)
+        self._process.join()
+
+
+def _yardstick_loop(pipe, structures: dict[str, list]) -> None:
+    libc = ctypes.CDLL("libc.so.6")
+    for variable, value in WORKER_MALLOC.items():
+        if libc.mallopt(MALLOPT_PARAMETERS[variable], int(value)) != 1:
+            raise OSError(f"mallopt refused {variable}={value}")
+    numba.set_num_threads(2)
+
+    def run(frames) -> float:
+        started = time.perf_counter()
+        for atoms in frames:
+            compute_descriptors(atoms.positions, atoms.cell.array, atoms.pbc)
+        return time.perf_counter() - started
+
+    for frames in structures.values():
+        run(frames)
+    pipe.send("ready")
+    while (name := pipe.recv()) is not None:
+        pipe.send(run(structures[name]))
 
 
 def _first_frames(n: int):
