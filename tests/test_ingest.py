@@ -296,6 +296,17 @@ def test_bad_inputs_exit_2_with_file_and_frame(data, clients, tmp_path, capsys):
     assert _run_cli(clients, data / "md.extxyz", "--format", "no-such-format", "-o", tmp_path / "f.zarr") == 2
     assert "unknown format 'no-such-format'" in capsys.readouterr().err
 
+    dump = tmp_path / "two_types.lammpstrj"
+    dump.write_text("".join(f"ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n2\nITEM: BOX BOUNDS pp pp pp\n"
+                            "0 10\n0 10\n0 10\nITEM: ATOMS id type x y z\n1 1 1 1 1\n2 2 5 5 5\n" for step in range(3)))
+    for options, message in (((), r"two_types\.lammpstrj: a LAMMPS dump names atom types, not elements"),
+                             (("--species", "1=Cu"), r"two_types\.lammpstrj, frame 0: type 2 has no element")):
+        output = tmp_path / f"lammps{len(options)}.zarr"
+        assert _run_cli(clients, dump, "-o", output, *options) == 2
+        error, = [line for line in capsys.readouterr().err.splitlines() if line.startswith("quests-pipeline: error: ")]
+        assert re.search(message, error), error
+        assert not (output / "zarr.json").exists() or not zarr.open_group(str(output), mode="r").attrs["complete"]
+
 
 def test_skip_bad_reports_and_records(data, clients, tmp_path, caplog):
     frames = read(data / "md.extxyz", index=":4")
