@@ -18,11 +18,13 @@ from ase.build import bulk
 from ase.io import read, write
 from distributed import Client, LocalCluster
 
+from lammps_dumps import dump_text
+from pipeline import lammps
 from pipeline.cli import main
 from pipeline.errors import InputError
 from pipeline.ingest import IngestRequest, _worker_store, ingest
 from pipeline.readers import FrameSelection
-from pipeline.store import DescriptorStore, StoreParams
+from pipeline.store import DOMAIN, DescriptorStore, StoreParams
 from quests_core import compute_descriptors
 
 PARAMS = StoreParams(k=32, cutoff=5.0, dtype="float64")
@@ -104,12 +106,40 @@ def test_split_frames_equal_unsplit(data, clients, tmp_path, name, split_atoms, 
     would touch every layer (thin: two layers, so each domain's halo is the other layer)."""
     request = IngestRequest(paths=(data / name,), params=PARAMS, chunk_rows=97, split_atoms=split_atoms)
     store = ingest(request, tmp_path / "s.zarr", clients[2])
-    starts = [region.start for region in store.regions() if region.kind == 2]
+    starts = [region.start for region in store.regions() if region.kind == DOMAIN]
     assert len(starts) >= 2
     assert all(start % 97 == 0 for start in starts) == at_chunks
     np.testing.assert_array_equal(stored(store), expected(data / name))
     positions = read(data / name).positions
     np.testing.assert_array_equal(store.array("env_position"), positions[store.array("env_atom")])
+
+
+@pytest.mark.parametrize("flags,pbc", [("pp pp pp", [True, True, True]), ("pp pp ff", [True, True, False])])
+def test_split_lammps_dump_equals_unsplit(clients, tmp_path, flags, pbc):
+    """A triclinic dump in scaled coordinates, ids shuffled, two elements, periodic or a slab:
+    split into domains, its rows hold each atom (in id order) with the descriptors of the
+    frame as the reader reads it whole."""
+    rng = np.random.default_rng(7)
+    lattice = (np.indices((6, 4, 4)).reshape(3, -1).T[:, None, :] + [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    fractional = (lattice.reshape(-1, 3) + rng.normal(0, 0.02, (len(lattice) * 4, 3))) / [6, 4, 4]
+    cell = np.array([[21.66, 0, 0], [1.8, 14.44, 0], [-1.2, 0.9, 14.44]])
+    n_atoms = len(fractional)
+    frame = dict(timestep=0, cell=cell, origin=np.array([-3.0, 1.5, 0.25]), fractional=fractional % 1.0,
+                 ids=rng.permutation(n_atoms) + 1, types=rng.integers(1, 3, n_atoms))
+    dump = tmp_path / "tilted.lammpstrj"
+    dump.write_text(dump_text([frame], style="xs", flags=flags, triclinic=True))
+    species = {1: "Cu", 2: "Ni"}
+    whole = lammps.read_frame(dump, 0, species)
+    assert whole.pbc.tolist() == pbc
+
+    store = ingest(IngestRequest(paths=(dump,), params=PARAMS, species=species, chunk_rows=97, split_atoms=100),
+                   tmp_path / "s.zarr", clients[2])
+    assert sum(region.kind == DOMAIN for region in store.regions()) >= 2
+    np.testing.assert_array_equal(stored(store), compute_descriptors(whole.positions, whole.cell, whole.pbc))
+    atoms = store.array("env_atom")
+    np.testing.assert_array_equal(store.array("env_position"), whole.positions[atoms])
+    np.testing.assert_array_equal(store.array("env_number"), whole.numbers[atoms])
+    assert sorted(atoms.tolist()) == list(range(n_atoms))
 
 
 def test_frame_selection_and_float32(data, clients, tmp_path):
