@@ -45,10 +45,14 @@ def _added_peak(before: int) -> int:
 def _load_kernels() -> None:
     """Compile (or load from cache) every kernel a task runs, on a small structure, so the
     baseline already holds them."""
+    from pipeline import lammps
     from quests_core import compute_descriptors
     from quests_core.domains import domain_descriptors, slab_layers
 
     atoms = snapshot(6)
+    with tempfile.TemporaryDirectory() as scratch:
+        write_lammps_dump(Path(scratch) / "small.lammpstrj", [atoms])
+        lammps.read_frame(Path(scratch) / "small.lammpstrj", 0, SPECIES)
     compute_descriptors(atoms.positions, atoms.cell.array, atoms.pbc, k=PARAMS.k, cutoff=PARAMS.cutoff)
     slabs = slab_layers(atoms.positions, atoms.cell.array, atoms.pbc, PARAMS.cutoff)
     layer = slabs.layer_of(atoms.positions, atoms.cell.array, atoms.pbc)
