@@ -120,11 +120,10 @@ def test_split_lammps_dump_equals_unsplit(clients, tmp_path, flags, pbc):
     split into domains, its rows hold each atom (in id order) with the descriptors of the
     frame as the reader reads it whole."""
     rng = np.random.default_rng(7)
-    lattice = (np.indices((6, 4, 4)).reshape(3, -1).T[:, None, :] + [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    fractional = (lattice.reshape(-1, 3) + rng.normal(0, 0.02, (len(lattice) * 4, 3))) / [6, 4, 4]
+    fractional = perturbed((6, 4, 4), 7).get_scaled_positions()  # 21.66 x 14.44 x 14.44 A, sheared below
     cell = np.array([[21.66, 0, 0], [1.8, 14.44, 0], [-1.2, 0.9, 14.44]])
     n_atoms = len(fractional)
-    frame = dict(timestep=0, cell=cell, origin=np.array([-3.0, 1.5, 0.25]), fractional=fractional % 1.0,
+    frame = dict(timestep=0, cell=cell, origin=np.array([-3.0, 1.5, 0.25]), fractional=fractional,
                  ids=rng.permutation(n_atoms) + 1, types=rng.integers(1, 3, n_atoms))
     dump = tmp_path / "tilted.lammpstrj"
     dump.write_text(dump_text([frame], style="xs", flags=flags, triclinic=True))
