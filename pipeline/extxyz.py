@@ -48,9 +48,9 @@ from .ase_io import atomic_numbers, chemical_symbols
 
 from .errors import InputError
 from .frames import Frame
-from .textparse import INEXACT, INVALID, parse_float
+from .textparse import INEXACT, INVALID, line_piece, parse_float
 
-__all__ = ["FrameLocation", "scan_frames", "read_frame", "iter_frames"]
+__all__ = ["FrameLocation", "scan_frames", "read_frame", "read_piece", "iter_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -535,6 +535,47 @@ def _read_located(f, location: FrameLocation, path) -> Frame:
     except _Bad as err:
         raise InputError(str(err), path=path, frame=location.index) from None
     return Frame(positions=positions, numbers=numbers, cell=cell, pbc=pbc)
+
+
+def read_piece(path, location: FrameLocation, piece: int, n_pieces: int) -> Frame:
+    """A Frame of the atoms of piece `piece` of `n_pieces` of a frame's atom lines
+    (textparse.line_piece: near equal shares of the bytes), in file order, so a frame is read
+    by several tasks, each holding only its share. Raises InputError naming the file, the frame and the byte where the
+    piece's atom lines begin."""
+    with _open(path) as f:
+        try:
+            head = np.frombuffer(_head_lines(f, location), dtype=np.uint8)
+            count_end = _find_newline(head, 0, len(head))
+            if _count(head[:count_end].tobytes(), location.index) != location.n_atoms:
+                raise _Bad(f"the frame at byte {location.offset} is not the {location.n_atoms}-atom frame "
+                           "scan_frames found there: the file changed since scan_frames")
+            cell, pbc, layout = _header(head[count_end + 1:-1].tobytes())
+            try:
+                first, block = line_piece(f, location.offset + len(head), location.offset + location.size, piece, n_pieces)
+            except EOFError as err:
+                raise _Bad(f"{err}: the file changed since scan_frames") from None
+            n = int(np.count_nonzero(block == 10))
+            try:
+                positions, numbers = _read_atoms(block, n, layout) if n else (np.empty((0, 3)), np.empty(0, dtype=np.int64))
+            except _Bad as err:
+                raise _Bad(f"in the {n} atom lines from byte {first}: {err}") from None
+        except _Bad as err:
+            raise InputError(str(err), path=path, frame=location.index) from None
+    return Frame(positions=positions, numbers=numbers, cell=cell, pbc=pbc)
+
+
+def _head_lines(f, location: FrameLocation) -> bytes:
+    """The count and comment lines of the frame at location, with their newlines."""
+    f.seek(location.offset)
+    head = b""
+    while head.count(b"\n") < 2:
+        chunk = f.read(min(1 << 16, location.size - len(head)))
+        if not chunk:
+            raise _Bad(f"the frame at byte {location.offset} ends before its comment line: the file changed "
+                       "since scan_frames")
+        head += chunk
+    count_end = head.index(b"\n")
+    return head[:head.index(b"\n", count_end + 1) + 1]
 
 
 def scan_frames(path) -> list[FrameLocation]:

@@ -18,9 +18,9 @@ from distributed import Client, as_completed
 
 from quests_core import compute_descriptors
 from quests_core.validation import as_cell_and_pbc, as_positions
-from quests_core.domains import SlabLayers, domain_descriptors, halo_layers, slab_layers
+from quests_core.domains import SlabLayers, domain_descriptors, halo_layers
 
-from . import readers
+from . import readers, split_frames
 from .cluster import use_worker_cores
 from .errors import InputError
 from .progress import Progress
@@ -67,17 +67,21 @@ def ingest(request: IngestRequest, store_path: Path, client: Client) -> Descript
         store.begin_plan()
     plans = _scan_sources(store, store_path, request, n_workers)
     run = uuid.uuid4().hex[:12]
-    # regions are computed while their plan is written (0.1-0.2 s for a new store, against
-    # 0.3 s for a trajectory task); each one's write task waits for both
-    computing = {region: client.submit(COMPUTE[region.kind], region, tasks, request.params,
+    pending = _frames_of_pending_regions(store) + [item for plan in plans for item in plan.frame_tasks()]
+    # regions are computed (and split frames read and sorted into layers) while their plan is
+    # written (0.1-0.2 s for a new store, against 0.3 s for a trajectory task); each one's
+    # write task waits for both
+    computing = {region: client.submit(compute_region, region, tasks, request.params,
                                        key=_key("compute", store_path, region, run), pure=False)
-                 for region, tasks in _frames_of_pending_regions(store) + [item for plan in plans for item in plan.frame_tasks()]}
+                 for region, tasks in pending if region.kind == FRAMES}
+    layering = [_submit_layering(client, store_path, run, task, regions, request.params)
+                for task, regions in _split_frames(pending).values()]
     try:
         store = _write_plan(store, store_path, request, plans)
     except BaseException:
-        _cancel(computing.values())
+        _cancel([*computing.values(), *(future for layers in layering for future in layers.futures())])
         raise
-    if not computing and not store.pending_regions():
+    if not pending and not store.pending_regions():
         log.info("%s: every region is already written; nothing to compute", store.path)
     token = store.token
     writes = {}
@@ -86,6 +90,9 @@ def ingest(request: IngestRequest, store_path: Path, client: Client) -> Descript
         # rows never pile up in its memory; popped, so its rows are freed once written
         writes[client.submit(write_region, str(store.path), token, computing.pop(region), priority=1,
                              key=_key("write", store_path, region, run), pure=False)] = region
+    for layers in layering:
+        writes.update(layers.submit_writes(client, str(store.path), token))
+    del layering  # the scheduler keeps what the writes need, and frees each piece once used
     _gather(store, writes)
     # large frames are first stored in slab-layer order; their domains are planned from that
     _plan_domains(store, request.split_atoms, n_workers)
@@ -411,14 +418,12 @@ def _slab_fields(info: dict) -> dict:
 @dataclass(frozen=True)
 class RegionRows:
     """What a region's compute task hands its write task: environment columns from row start
-    on (none for a piece of a split frame that stores no layers), its frames' cells and pbc,
-    and a split frame's layers."""
+    on, and its frames' cells and pbc."""
 
     start: int
     columns: dict[str, np.ndarray]
     cells: np.ndarray
     pbcs: np.ndarray
-    split: dict | None = None
 
 
 def compute_region(region: Region, tasks: list[FrameTask], params: StoreParams) -> RegionRows:
@@ -441,45 +446,96 @@ def compute_region(region: Region, tasks: list[FrameTask], params: StoreParams) 
     return RegionRows(region.start, stacked, np.array(cells), np.array(pbcs))
 
 
-def compute_split_frame(region: Region, tasks: list[FrameTask], params: StoreParams) -> RegionRows:
-    """Worker side: one piece of a large frame's layers, its atoms in slab-layer order, for
-    the domain tasks. Every piece reads the whole frame and finds every atom's layer, so the
-    pieces run side by side and need nothing from each other."""
-    use_worker_cores()
-    (task, frame), = list(_read_frames(tasks))
-    _check_frame(frame, task)
-    try:
-        slabs = slab_layers(frame.positions, frame.cell, frame.pbc, params.cutoff)
-    except ValueError as error:
-        raise InputError(str(error), path=task.path, frame=task.ref.index) from None
-    piece, pieces = region.piece
-    if slabs.n_layers < 2 or params.species:
-        # too thin to split (or multicomponent): the whole frame in the first piece
-        if piece == 0:
-            return compute_region(region, tasks, params)
-        return RegionRows(region.start, {}, frame.cell[None], frame.pbc[None])
-    layer = slabs.layer_of(frame.positions, frame.cell, frame.pbc)
-    layer_start = np.concatenate([[0], np.cumsum(np.bincount(layer, minlength=slabs.n_layers))])
-    first, last = piece * slabs.n_layers // pieces, (piece + 1) * slabs.n_layers // pieces
-    split = {"axis": slabs.axis, "periodic": slabs.periodic, "n_layers": slabs.n_layers, "origin": slabs.origin,
-             "thickness": float(slabs.thickness), "layer_start": layer_start.tolist()}
-    members = np.flatnonzero((layer >= first) & (layer < last))
-    order = members[np.argsort(layer[members], kind="stable")]  # the rows of a stable sort of all atoms
-    return RegionRows(region.start + int(layer_start[first]), {
-        "env_frame": np.full(len(order), task.frame, dtype=np.int64),
-        "env_atom": order.astype(np.int64),
-        "env_number": frame.numbers[order],
-        "env_position": frame.positions[order],
-    } if len(order) else {}, frame.cell[None], frame.pbc[None], split)
-
-
 def write_region(store_path: str, token: tuple, rows: RegionRows):
     """Worker side: write a computed region's rows; returns what the client records."""
-    shared = _worker_store(store_path, token).write_rows(rows.start, rows.columns) if rows.columns else []
-    return rows.cells, rows.pbcs, rows.split, shared
+    return rows.cells, rows.pbcs, None, _worker_store(store_path, token).write_rows(rows.start, rows.columns)
 
 
-COMPUTE = {FRAMES: compute_region, SPLIT_FRAME: compute_split_frame}
+def _split_frames(pending: list[tuple[Region, list[FrameTask]]]) -> dict[int, tuple[FrameTask, list[Region]]]:
+    """The pending SPLIT_FRAME regions of each frame, with the frame."""
+    frames = {}
+    for region, (task,) in ((region, tasks) for region, tasks in pending if region.kind == SPLIT_FRAME):
+        frames.setdefault(region.frame_start, (task, []))[1].append(region)
+    return frames
+
+
+@dataclass
+class _Layering:
+    """The submitted layering graph of one split frame (see pipeline.split_frames), up to its
+    groups' writes."""
+
+    task: FrameTask
+    regions: list[Region]  # the frame's pending SPLIT_FRAME regions: its groups
+    params: StoreParams
+    layout: object
+    starts: object
+    id_bitmap: object
+    parts: dict[int, list]  # per group, its share of each piece
+    keys: str
+
+    def futures(self) -> list:
+        return [f for f in (self.layout, self.starts, self.id_bitmap, *(f for parts in self.parts.values() for f in parts))
+                if f is not None]
+
+    def submit_writes(self, client: Client, store_path: str, token: tuple) -> dict:
+        return {client.submit(write_group, store_path, token, region, self.task, self.params, self.layout,
+                              self.starts, self.id_bitmap, *self.parts[region.piece[0]], priority=1,
+                              key=_key("write", Path(store_path), region, self.keys), pure=False): region
+                for region in self.regions}
+
+
+def _submit_layering(client: Client, store_path: Path, run: str, task: FrameTask, regions: list[Region],
+                     params: StoreParams) -> _Layering:
+    n_pieces = regions[0].piece[1]
+    keys = f"{store_path.name}-frame{task.frame}-{run}"
+
+    def submit(stage, function, *args, piece=""):
+        return client.submit(function, *args, key=f"{stage}{piece}-{keys}", pure=False)
+
+    pieces = [submit("read-piece", _read_piece, task, p, n_pieces, piece=p) for p in range(n_pieces)]
+    summaries = [submit("piece-summary", split_frames.summary, piece, piece=p) for p, piece in enumerate(pieces)]
+    layout = submit("layout", split_frames.lay_out, task, params.cutoff, bool(params.species), *summaries)
+    buckets = [submit("bucket", split_frames.bucket, task, piece, p, layout, n_pieces, piece=p)
+               for p, piece in enumerate(pieces)]
+    starts = submit("layer-starts", split_frames.layer_starts,
+                    *(submit("layer-counts", split_frames.layer_counts, b, piece=p) for p, b in enumerate(buckets)))
+    id_bitmap = None
+    if task.fmt == readers.LAMMPS_DUMP:
+        bitmaps = [submit("id-bitmap", split_frames.id_bitmap, b, piece=p) for p, b in enumerate(buckets)]
+        level = 0
+        while len(bitmaps) > 1:
+            step = split_frames.BITMAP_FAN_IN
+            bitmaps = [submit(f"merge-ids{level}-", split_frames.merge_id_bitmaps, task, layout, *bitmaps[i:i + step],
+                              piece=i) for i in range(0, len(bitmaps), step)]
+            level += 1
+        id_bitmap, = bitmaps
+    parts = {region.piece[0]: [submit(f"group{region.piece[0]}-of-", split_frames.group_of, b, region.piece[0], piece=p)
+                               for p, b in enumerate(buckets)] for region in regions}
+    return _Layering(task, regions, params, layout, starts, id_bitmap, parts, keys)
+
+
+def _read_piece(task: FrameTask, piece: int, n_pieces: int):
+    use_worker_cores()
+    return split_frames.read_piece(task, piece, n_pieces)
+
+
+def write_group(store_path: str, token: tuple, region: Region, task: FrameTask, params: StoreParams, layout,
+                starts, id_bitmap, *parts):
+    """Worker side: store one group of a split frame's layers, its atoms in slab-layer order,
+    for the domain tasks; returns what the client records. A frame that is not split after all
+    (too thin, or multicomponent) is computed whole by its first group."""
+    group, n_groups = region.piece
+    if layout.slabs is None:
+        if group:
+            return layout.cell[None], layout.pbc[None], None, []
+        return write_region(store_path, token, compute_region(region, [task], params))
+    first_row, columns = split_frames.group_rows(layout, starts, id_bitmap, group, n_groups, list(parts))
+    columns["env_frame"] = np.full(len(columns["env_atom"]), task.frame, dtype=np.int64)
+    slabs = layout.slabs
+    split = {"axis": slabs.axis, "periodic": slabs.periodic, "n_layers": slabs.n_layers, "origin": slabs.origin,
+             "thickness": float(slabs.thickness), "layer_start": starts.tolist()}
+    shared = _worker_store(store_path, token).write_rows(region.start + first_row, columns) if len(columns["env_atom"]) else []
+    return layout.cell[None], layout.pbc[None], split, shared
 
 
 def compute_domain(store_path: str, token: tuple, region: Region, task: FrameTask, params: StoreParams,

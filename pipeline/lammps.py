@@ -58,7 +58,7 @@ import operator
 import os
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
@@ -66,9 +66,9 @@ from .ase_io import atomic_numbers, chemical_symbols
 
 from .errors import InputError
 from .frames import Frame
-from .textparse import INEXACT, INVALID, parse_float, parse_int
+from .textparse import INEXACT, INVALID, line_piece, parse_float, parse_int
 
-__all__ = ["FrameLocation", "scan_frames", "read_frame", "iter_frames"]
+__all__ = ["FrameLocation", "scan_frames", "read_frame", "read_piece", "iter_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -663,16 +663,20 @@ def _parse_block(block, start: int, first_line: int, header: _Header, table, shi
     return status, line, column, index, line_start
 
 
+def _transform(header: _Header):
+    """(cell in Å, shift, matrix): an atom's position is (its coordinates - shift) @ matrix."""
+    cell = header.cell * header.angstrom
+    if header.position_columns[0] in _SCALED:
+        return cell, np.zeros(3), cell
+    return cell, header.origin, np.eye(3) * header.angstrom
+
+
 def _read_atoms(src: _Source, header: _Header, table: np.ndarray, frame_end: int | None = None) -> Frame:
     """Parse the NUMBER OF ATOMS lines after header as the file is read, a block of whole
     lines at a time (at most _MAX_BLOCK bytes held). frame_end: where scan_frames found the
     frame to end (for the message when the file has changed since)."""
     n = header.n_atoms
-    cell = header.cell * header.angstrom
-    if header.position_columns[0] in _SCALED:
-        shift, matrix = np.zeros(3), cell
-    else:
-        shift, matrix = header.origin, np.eye(3) * header.angstrom
+    cell, shift, matrix = _transform(header)
     ids = np.empty(n, dtype=np.int64)
     positions = np.empty((n, 3), dtype=np.float64)
     numbers = np.empty(n, dtype=np.int64)
@@ -705,7 +709,15 @@ def _read_atoms(src: _Source, header: _Header, table: np.ndarray, frame_end: int
     if status != _OK:
         raise _Bad(_atoms_error(block, header, status, line, column, index, line_start))
     del block
-    if not (n == 1 or (ids[1:] > ids[:-1]).all()):  # rows to id order
+    positions, numbers = _in_id_order(ids, positions, numbers)
+    _check_types(numbers, table)
+    return Frame(positions=positions, numbers=numbers, cell=cell, pbc=header.pbc.copy())
+
+
+def _in_id_order(ids, positions, numbers):
+    """positions and numbers with their rows in id order."""
+    n = len(ids)
+    if not (n == 1 or (ids[1:] > ids[:-1]).all()):
         low, high = int(ids.min()), int(ids.max())
         placed = False
         if high - low + 1 == n:  # ids low..low + n - 1, as LAMMPS numbers them: place each by id
@@ -717,6 +729,11 @@ def _read_atoms(src: _Source, header: _Header, table: np.ndarray, frame_end: int
         else:
             order = _id_order(ids, low, high)
             positions, numbers = positions[order], numbers[order]
+    return positions, numbers
+
+
+def _check_types(numbers, table) -> None:
+    """Raises _Bad naming the types that have no element (numbers -type from the parser)."""
     if numbers.min() < 1:
         missing = np.unique(-numbers[numbers < 1]).tolist()
         example = {**{t: repr(chemical_symbols[z]) for t, z in enumerate(table) if z},
@@ -724,7 +741,6 @@ def _read_atoms(src: _Source, header: _Header, table: np.ndarray, frame_end: int
         hint = "{" + ", ".join(f"{t}: {s}" for t, s in sorted(example.items())) + "}"
         which = f"type {missing[0]} has" if len(missing) == 1 else f"types {', '.join(map(str, missing))} have"
         raise _Bad(f"{which} no element: pass species={hint}")
-    return Frame(positions=positions, numbers=numbers, cell=cell, pbc=header.pbc.copy())
 
 
 def _id_order(ids: np.ndarray, low: int, high: int) -> np.ndarray:
@@ -885,6 +901,42 @@ def read_frame(path, location: "FrameLocation | int", species: dict[int, str]) -
             if index is None and not isinstance(err, _NoFrame):
                 index = _frames_before(path, offset)
             raise InputError(str(err), path=path, frame=index) from None
+
+
+def read_piece(path, location: FrameLocation, species: dict[int, str], piece: int,
+               n_pieces: int) -> tuple[Frame, np.ndarray]:
+    """(Frame, ids) of the atoms of piece `piece` of `n_pieces` of a frame's atom lines
+    (textparse.line_piece: near equal shares of the bytes), in file order, so a frame is read
+    by several tasks, each holding only its share. Positions and numbers as read_frame gives them;
+    the caller puts the atoms in id order (and checks that no id comes twice). Raises
+    InputError naming the file, the frame and the byte where a bad atom line begins."""
+    table = _species_table(species, path)
+    with _File(path) as f:
+        try:
+            src = _Source(f, location.offset)
+            header = _read_header(src, offset=location.offset)
+            if header is None or header.n_atoms != location.n_atoms:
+                raise _Bad(f"the frame at byte {location.offset} is not the {location.n_atoms}-atom frame scan_frames "
+                           "found there: the file changed since scan_frames")
+            try:
+                first, block = line_piece(f, src.tell(), location.offset + location.size, piece, n_pieces)
+            except EOFError as err:
+                raise _Bad(f"{err}: the file changed since scan_frames") from None
+            n = int(np.count_nonzero(block == 10))
+            cell, shift, matrix = _transform(header)
+            ids, numbers = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+            positions = np.empty((n, 3))
+            piece_header = replace(header, n_atoms=n)
+            status, line, column, index, line_start = _parse_block(
+                block, 0, 0, piece_header, table, shift, matrix, ids, positions, numbers, np.empty((n, 2), dtype=np.int64))
+            if status != _OK:
+                raise _Bad(f"in the {n} atom lines from byte {first}: "
+                           + _atoms_error(block, piece_header, status, line, column, index, line_start))
+            if n:
+                _check_types(numbers, table)
+        except _Bad as err:
+            raise InputError(str(err), path=path, frame=location.index) from None
+    return Frame(positions=positions, numbers=numbers, cell=cell, pbc=header.pbc.copy()), ids
 
 
 def iter_frames(path, species: dict[int, str]):

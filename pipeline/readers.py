@@ -7,6 +7,7 @@ from pathlib import Path
 
 from . import ase_io
 from .errors import InputError
+from .frames import Frame
 
 LAMMPS_DUMP = "lammps-dump-text"
 EXTXYZ = "extxyz"
@@ -113,3 +114,23 @@ def read(path: Path, fmt: str, refs: list[FrameRef], species: dict | None):
     for index, frame in ase_io.iterate(path, fmt, refs[0].index, refs[-1].index + 1):
         if index in wanted:
             yield wanted[index], frame
+
+
+def read_piece(path: Path, fmt: str, ref: FrameRef, species: dict | None, piece: int, n_pieces: int):
+    """(Frame, ids) of piece `piece` of `n_pieces` of one frame's atoms, in file order: a near
+    equal share of its atom lines, read alone by our own readers; ids are LAMMPS atom ids, or
+    None where atoms are numbered by their line (the piece's atoms follow those of the pieces
+    before it). Formats read through ASE are read whole, and the piece is a share of the atoms."""
+    if fmt == LAMMPS_DUMP:
+        from . import lammps
+
+        return lammps.read_piece(path, lammps.FrameLocation(ref.offset, ref.n_atoms, -1, ref.index, ref.size),
+                                 species or {}, piece, n_pieces)
+    if fmt == EXTXYZ:
+        from . import extxyz
+
+        return extxyz.read_piece(path, extxyz.FrameLocation(ref.offset, ref.n_atoms, ref.index, ref.size),
+                                 piece, n_pieces), None
+    (_, frame), = read(path, fmt, [ref], species)
+    share = slice(len(frame) * piece // n_pieces, len(frame) * (piece + 1) // n_pieces)
+    return Frame(frame.positions[share], frame.numbers[share], frame.cell, frame.pbc), None

@@ -17,7 +17,7 @@ nogil so Dask worker threads parse frames side by side; no fastmath: parsing rou
 import numba
 import numpy as np
 
-__all__ = ["INVALID", "EXACT", "INEXACT", "parse_float", "parse_int"]
+__all__ = ["INVALID", "EXACT", "INEXACT", "parse_float", "parse_int", "line_piece"]
 
 _JIT = dict(nogil=True, cache=True)
 
@@ -159,3 +159,41 @@ def parse_int(buf, i):
         i += 1
         d = np.int64(buf[i]) - 48
     return (-value if negative else value), i, 0 < n_digits <= 18
+
+
+def line_piece(f, start: int, end: int, piece: int, n_pieces: int) -> tuple[int, np.ndarray]:
+    """Piece `piece` of `n_pieces` of the whole lines in bytes [start, end) of the binary file
+    f (start is a line start): cut near equal shares of the bytes, each cut moved forward to
+    the next line start, so the pieces hold every line once. Returns (its first byte, its
+    bytes), which end with a newline (one is added where the last line of the file has none);
+    an empty array where no line starts in the piece's share. Raises EOFError where the file
+    ends before `end`."""
+    first, stop = (_line_start_at(f, start, end, start + (end - start) * p // n_pieces) for p in (piece, piece + 1))
+    buf = np.empty(stop - first + 1, dtype=np.uint8)
+    f.seek(first)
+    got = 0
+    while got < stop - first and (chunk := f.readinto(memoryview(buf)[got:stop - first])):
+        got += chunk
+    if got < stop - first:
+        raise EOFError(f"the file ends at byte {first + got}, before byte {stop}")
+    if stop == first or buf[stop - first - 1] == 10:
+        return first, buf[:stop - first]
+    buf[stop - first] = 10
+    return first, buf
+
+
+def _line_start_at(f, start: int, end: int, at: int) -> int:
+    """The first line start at or after byte `at` of the lines in [start, end) (end if none)."""
+    if at <= start:
+        return start
+    position = at - 1  # a line starts at `at` where the byte before it is a newline
+    f.seek(position)
+    while position < end:
+        chunk = f.read(min(1 << 16, end - position))
+        if not chunk:
+            break
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            return min(position + newline + 1, end)
+        position += len(chunk)
+    return end

@@ -36,6 +36,12 @@ class SlabLayers:
 def slab_layers(positions, cell, pbc, cutoff: float = DescriptorParams.cutoff) -> SlabLayers:
     """The axis with the most layers of thickness >= cutoff (periodic axes first)."""
     positions = as_positions(positions)
+    return slab_layers_of_bounds(positions.min(axis=0), positions.max(axis=0), cell, pbc, cutoff)
+
+
+def slab_layers_of_bounds(low, high, cell, pbc, cutoff: float = DescriptorParams.cutoff) -> SlabLayers:
+    """slab_layers of atoms whose positions lie in the box [low, high] (their minimum and
+    maximum on each axis): what the pieces of a frame read apart can find together."""
     cell, pbc = as_cell_and_pbc(cell, pbc)
     cutoff = check_cutoff(cutoff)
     if pbc.any():
@@ -44,7 +50,7 @@ def slab_layers(positions, cell, pbc, cutoff: float = DescriptorParams.cutoff) -
         axis = max(spacing, key=spacing.get)
         n_layers = max(int(spacing[axis] // cutoff), 1)
         return SlabLayers(int(axis), True, n_layers, 0.0, spacing[axis] / n_layers)
-    low, high = positions.min(axis=0), positions.max(axis=0)
+    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
     axis = int(np.argmax(high - low))
     extent = (high[axis] - low[axis]) * (1 + 1e-12) + 1e-12
     n_layers = max(int(extent // cutoff), 1)
