@@ -262,8 +262,8 @@ def _reason(error: Exception) -> str:
 def _batch_regions(first_frame: int, starts, n_atoms, region_rows: int, split_atoms: int,
                    n_workers: int) -> list[Region]:
     """Consecutive frames grouped into regions of about region_rows environments; a frame
-    above split_atoms gets one region per worker, each storing a piece of its layers, to be
-    split into domains."""
+    above split_atoms is read in pieces and stored in groups of its layers (pipeline.split_frames),
+    one region per group: about split_atoms atoms each, their number a multiple of the workers."""
     regions = []
     batch = []
 
@@ -276,8 +276,9 @@ def _batch_regions(first_frame: int, starts, n_atoms, region_rows: int, split_at
     for i, count in enumerate(n_atoms):
         if count > split_atoms:
             close_batch()
+            n_groups = _multiple_of_workers(count, split_atoms, n_workers)
             regions += [Region(-1, SPLIT_FRAME, int(starts[i]), int(starts[i] + count), first_frame + i, first_frame + i + 1,
-                               piece, n_workers) for piece in range(n_workers)]
+                               group, n_groups) for group in range(n_groups)]
             continue
         batch.append(i)
         if sum(n_atoms[j] for j in batch) >= region_rows:
@@ -298,12 +299,17 @@ def _plan_domains(store: DescriptorStore, split_atoms: int, n_workers: int) -> N
             continue
         layer_start = np.asarray(info["layer_start"], dtype=np.int64) + starts[frame]
         n_atoms = int(layer_start[-1] - layer_start[0])
-        n_domains = math.ceil(math.ceil(n_atoms / split_atoms) / n_workers) * n_workers
+        n_domains = _multiple_of_workers(n_atoms, split_atoms, n_workers)
         new += [Region(-1, DOMAIN, start, stop, frame, frame + 1, first, last) for start, stop, first, last in
                 _domains_at_chunks(layer_start, n_domains, store.chunk_rows) or _domains_at_layers(layer_start, n_domains)]
     if new:
         store.add_regions(new)
         store.commit_plan()
+
+
+def _multiple_of_workers(n_atoms: int, split_atoms: int, n_workers: int) -> int:
+    """Parts of at most split_atoms atoms, their number rounded up to a multiple of the workers."""
+    return math.ceil(math.ceil(n_atoms / split_atoms) / n_workers) * n_workers
 
 
 def _domains_at_chunks(layer_start, n_domains: int, chunk_rows: int) -> list[tuple[int, int, int, int]]:
@@ -479,14 +485,14 @@ class _Layering:
 
     def submit_writes(self, client: Client, store_path: str, token: tuple) -> dict:
         return {client.submit(write_group, store_path, token, region, self.task, self.params, self.layout,
-                              self.starts, self.id_bitmap, *self.parts[region.piece[0]], priority=1,
+                              self.starts, self.id_bitmap, *self.parts[region.group[0]], priority=1,
                               key=_key("write", Path(store_path), region, self.keys), pure=False): region
                 for region in self.regions}
 
 
 def _submit_layering(client: Client, store_path: Path, run: str, task: FrameTask, regions: list[Region],
                      params: StoreParams) -> _Layering:
-    n_pieces = regions[0].piece[1]
+    n_pieces = regions[0].group[1]
     keys = f"{store_path.name}-frame{task.frame}-{run}"
 
     def submit(stage, function, *args, piece=""):
@@ -509,7 +515,7 @@ def _submit_layering(client: Client, store_path: Path, run: str, task: FrameTask
                               piece=i) for i in range(0, len(bitmaps), step)]
             level += 1
         id_bitmap, = bitmaps
-    parts = {region.piece[0]: [submit(f"group{region.piece[0]}-of-", split_frames.group_of, b, region.piece[0], piece=p)
+    parts = {region.group[0]: [submit(f"group{region.group[0]}-of-", split_frames.group_of, b, region.group[0], piece=p)
                                for p, b in enumerate(buckets)] for region in regions}
     return _Layering(task, regions, params, layout, starts, id_bitmap, parts, keys)
 
@@ -524,7 +530,7 @@ def write_group(store_path: str, token: tuple, region: Region, task: FrameTask, 
     """Worker side: store one group of a split frame's layers, its atoms in slab-layer order,
     for the domain tasks; returns what the client records. A frame that is not split after all
     (too thin, or multicomponent) is computed whole by its first group."""
-    group, n_groups = region.piece
+    group, n_groups = region.group
     if layout.slabs is None:
         if group:
             return layout.cell[None], layout.pbc[None], None, []

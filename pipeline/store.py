@@ -103,8 +103,8 @@ class Region:
     kind FRAMES: whole frames. SPLIT_FRAME: one large frame, whose atoms are stored in slab
     layer order (positions, atoms, numbers) for its DOMAIN regions, which then compute the
     descriptors of their rows, which lie in layers [layer_first, layer_last). A frame's
-    SPLIT_FRAME regions share its rows: each stores the piece layer_first of layer_last pieces
-    of its layers.
+    SPLIT_FRAME regions share its rows: each stores group layer_first of layer_last groups of
+    consecutive layers (pipeline.split_frames).
     """
 
     index: int
@@ -117,18 +117,18 @@ class Region:
     layer_last: int = -1
 
     @property
-    def piece(self) -> tuple[int, int]:
-        """(piece, pieces) of a SPLIT_FRAME region."""
+    def group(self) -> tuple[int, int]:
+        """(group, n_groups) of a SPLIT_FRAME region."""
         return self.layer_first, self.layer_last
 
     @property
     def n_rows(self) -> int:
-        """Rows this region accounts for in progress: the pieces of a split frame share its rows."""
+        """Rows this region accounts for in progress: the groups of a split frame share its rows."""
         rows = self.stop - self.start
         if self.kind != SPLIT_FRAME:
             return rows
-        piece, pieces = self.piece
-        return rows // pieces + (piece < rows % pieces)
+        group, n_groups = self.group
+        return rows // n_groups + (group < rows % n_groups)
 
 
 @functools.cache

@@ -191,7 +191,7 @@ def _line_start_at(f, start: int, end: int, at: int) -> int:
     while position < end:
         chunk = f.read(min(1 << 16, end - position))
         if not chunk:
-            break
+            raise EOFError(f"the file ends at byte {position}, before byte {end}")
         newline = chunk.find(b"\n")
         if newline >= 0:
             return min(position + newline + 1, end)

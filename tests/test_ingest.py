@@ -45,6 +45,7 @@ def data(tmp_path_factory):
     slabs = [perturbed((3, 3, 4), 100 + seed, pbc=(True, True, False)) for seed in range(3)]
     write(root / "slab.extxyz", slabs)
     write(root / "big.extxyz", perturbed((8, 7, 6), 200))
+    write(root / "big.traj", perturbed((8, 7, 6), 200))  # read through ASE: every piece reads it whole
     write(root / "cluster.extxyz", perturbed((7, 6, 6), 300, pbc=False))
     write(root / "thin.extxyz", perturbed((4, 4, 4), 400))  # two slab layers: each domain's halo is the other
     return root
@@ -99,8 +100,8 @@ def test_default_chunks_are_one_task_so_tasks_share_no_chunk(data, clients, tmp_
     assert big.chunk_rows == 1080  # tasks of at least MIN_REGION_ROWS (1024): ten frames
 
 
-@pytest.mark.parametrize("name,split_atoms,at_chunks", [("big.extxyz", 400, True), ("cluster.extxyz", 400, True),
-                                                      ("thin.extxyz", 100, False)])
+@pytest.mark.parametrize("name,split_atoms,at_chunks", [("big.extxyz", 400, True), ("big.traj", 400, True),
+                                                      ("cluster.extxyz", 400, True), ("thin.extxyz", 100, False)])
 def test_split_frames_equal_unsplit(data, clients, tmp_path, name, split_atoms, at_chunks):
     """Domains are cut at chunk boundaries, or at layer boundaries where a chunk-aligned domain
     would touch every layer (thin: two layers, so each domain's halo is the other layer)."""
@@ -114,17 +115,28 @@ def test_split_frames_equal_unsplit(data, clients, tmp_path, name, split_atoms, 
     np.testing.assert_array_equal(store.array("env_position"), positions[store.array("env_atom")])
 
 
-@pytest.mark.parametrize("flags,pbc", [("pp pp pp", [True, True, True]), ("pp pp ff", [True, True, False])])
-def test_split_lammps_dump_equals_unsplit(clients, tmp_path, flags, pbc):
-    """A triclinic dump in scaled coordinates, ids shuffled, two elements, periodic or a slab:
-    split into domains, its rows hold each atom (in id order) with the descriptors of the
-    frame as the reader reads it whole."""
+def tilted_dump_frame(ids_from: int = 1, id_step: int = 1) -> dict:
+    """A triclinic frame of 384 atoms (Cu fcc, perturbed, sheared), ids_from, ids_from +
+    id_step, ... shuffled, two types."""
     rng = np.random.default_rng(7)
     fractional = perturbed((6, 4, 4), 7).get_scaled_positions()  # 21.66 x 14.44 x 14.44 A, sheared below
     cell = np.array([[21.66, 0, 0], [1.8, 14.44, 0], [-1.2, 0.9, 14.44]])
     n_atoms = len(fractional)
-    frame = dict(timestep=0, cell=cell, origin=np.array([-3.0, 1.5, 0.25]), fractional=fractional,
-                 ids=rng.permutation(n_atoms) + 1, types=rng.integers(1, 3, n_atoms))
+    return dict(timestep=0, cell=cell, origin=np.array([-3.0, 1.5, 0.25]), fractional=fractional,
+                ids=rng.permutation(n_atoms) * id_step + ids_from, types=rng.integers(1, 3, n_atoms))
+
+
+@pytest.mark.parametrize("flags,pbc,ids_from,id_step", [("pp pp pp", [True, True, True], 1, 1),
+                                                        ("pp pp ff", [True, True, False], 1, 1),
+                                                        ("pp pp pp", [True, True, True], 10**6, 7)],
+                         ids=["periodic", "slab", "sparse ids"])
+def test_split_lammps_dump_equals_unsplit(clients, tmp_path, flags, pbc, ids_from, id_step):
+    """A triclinic dump in scaled coordinates, ids shuffled (1..N, or with gaps from 10**6),
+    two elements, periodic or a slab: read in pieces and split into domains, its rows hold each
+    atom (its index: its place in id order) with the descriptors of the frame as the reader
+    reads it whole."""
+    frame = tilted_dump_frame(ids_from, id_step)
+    n_atoms = len(frame["ids"])
     dump = tmp_path / "tilted.lammpstrj"
     dump.write_text(dump_text([frame], style="xs", flags=flags, triclinic=True))
     species = {1: "Cu", 2: "Ni"}
@@ -139,6 +151,24 @@ def test_split_lammps_dump_equals_unsplit(clients, tmp_path, flags, pbc):
     np.testing.assert_array_equal(store.array("env_position"), whole.positions[atoms])
     np.testing.assert_array_equal(store.array("env_number"), whole.numbers[atoms])
     assert sorted(atoms.tolist()) == list(range(n_atoms))
+    layer_start = store.split_frames[0]["layer_start"]
+    for first, stop in zip(layer_start[:-1], layer_start[1:]):  # slab-layer order, then atom order
+        assert (np.diff(atoms[first:stop]) > 0).all()
+
+
+@pytest.mark.parametrize("where", ["apart", "adjacent"])
+def test_an_id_twice_in_a_split_frame_is_refused(clients, tmp_path, capsys, where):
+    """An id repeated in two pieces of the frame (first and last line) or in one piece."""
+    frame = tilted_dump_frame()
+    ids = frame["ids"]
+    ids[-1 if where == "apart" else 1] = ids[0]
+    dump = tmp_path / "repeated.lammpstrj"
+    dump.write_text(dump_text([frame], style="xs", triclinic=True))
+    output = tmp_path / "s.zarr"
+    assert _run_cli(clients, dump, "-o", output, "--species", "1=Cu,2=Ni", "--split-atoms", "100") == 2
+    error, = [line for line in capsys.readouterr().err.splitlines() if line.startswith("quests-pipeline: error: ")]
+    assert error.endswith(f"repeated.lammpstrj, frame 0: atom id {ids[0]} appears more than once"), error
+    assert not zarr.open_group(str(output), mode="r").attrs["complete"]
 
 
 def test_frame_selection_and_float32(data, clients, tmp_path):
