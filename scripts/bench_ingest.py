@@ -105,18 +105,20 @@ class PeakRSS:
 
 
 def warm_worker(extxyz_path: str, dump_path: str) -> None:
-    """Load, in this worker, every numba kernel an ingest task runs (both readers, the
-    descriptors and the domain split), as a long-running cluster has done after its first
-    tasks: about 0.4 s per worker process, paid once."""
-    from pipeline import readers
+    """Load, in this worker, every numba kernel an ingest task runs (both readers, whole and
+    in pieces, the descriptors, the id bitmap and the domain split), as a long-running cluster
+    has done after its first tasks: about 0.4 s per worker process, paid once."""
+    from pipeline import readers, split_frames
     from pipeline.cluster import use_worker_cores
     from quests_core.domains import domain_descriptors, slab_layers
 
     use_worker_cores()
     for path, fmt, species in ((extxyz_path, "extxyz", None), (dump_path, readers.LAMMPS_DUMP, {1: "Cu"})):
         refs = readers.scan(Path(path), fmt, readers.FrameSelection(0, 1, 1))
-        for _, frame in readers.read(Path(path), fmt, refs, species):
+        for ref, frame in readers.read(Path(path), fmt, refs, species):
             compute_descriptors(frame.positions, frame.cell, frame.pbc)
+            readers.read_piece(Path(path), fmt, ref, species, 0, 2)
+    split_frames._mark_ids(np.arange(3), 0, np.zeros(1, dtype=np.uint64))
     atoms = snapshot(6)
     slabs = slab_layers(atoms.positions, atoms.cell.array, atoms.pbc)
     layer = slabs.layer_of(atoms.positions, atoms.cell.array, atoms.pbc)

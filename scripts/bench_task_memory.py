@@ -3,12 +3,14 @@
     python scripts/bench_task_memory.py [--cells 40 50 63] [--workdir DIR]
 
 For fcc Cu snapshots of growing size (cells per side; 63 gives 1,000,188 atoms), written as
-LAMMPS dumps and ingested into a real store with the default split threshold, it runs one
-layering task (piece 0 of 2: it reads the whole frame) and the largest domain task, each in a
-fresh process, and reports the memory each adds to that process (its peak RSS during the
-call minus its RSS just before, every kernel already loaded as bench_ingest warms a worker) per atom of the frame and per
-row of the domain. A domain task's memory should follow the domain's rows, whatever the
-frame; a layering task's follows the frame.
+LAMMPS dumps and ingested into a real store with the default split threshold, it runs, each
+in a fresh process, one task of each kind a split frame has (pipeline.split_frames): the
+read of piece 0 with its sorting into groups, the write of the largest group of layers, and
+the largest domain's descriptors. It reports the memory each adds to that process (its peak
+RSS during the call minus its RSS just before, every kernel already loaded as bench_ingest
+warms a worker) per atom of its piece, group or domain. Each should follow its own size,
+whatever the frame's; the inputs a task is handed (a group's share of every piece) are made
+before the measurement, as a worker holds them before the task runs.
 """
 
 import argparse
@@ -17,11 +19,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_ingest import PARAMS, snapshot, warm_worker, write_lammps_dump  # noqa: E402
 
 SPECIES = {1: "Cu"}
-LAYERING_PIECES = 2
 
 
 def _status_bytes(field: str) -> int:
@@ -42,17 +45,60 @@ def _added_peak(before: int) -> int:
     return _status_bytes("VmHWM") - before
 
 
-def _layering_task(store_path: str, small_files: tuple[str, str], pipe) -> None:
-    from pipeline.ingest import FRAME_TABLES, _frame_tasks, compute_split_frame
-    from pipeline.store import SPLIT_FRAME, DescriptorStore, Region
+def _split_frame(store_path: str):
+    """The store, its split frame's task and groups, and the frame's layout (from every piece)."""
+    from pipeline import split_frames
+    from pipeline.ingest import FRAME_TABLES, _frame_tasks
+    from pipeline.store import SPLIT_FRAME, DescriptorStore
+
+    store = DescriptorStore.open(store_path, mode="r+")
+    groups = [region for region in store.regions() if region.kind == SPLIT_FRAME]
+    task, = _frame_tasks(store.sources, {name: store.array(name) for name in FRAME_TABLES}, groups[0])
+    n_pieces = groups[0].group[1]
+    layout = split_frames.lay_out(task, PARAMS.cutoff, False, *(
+        split_frames.summary(split_frames.read_piece(task, p, n_pieces)) for p in range(n_pieces)))
+    return store, task, groups, layout
+
+
+def _piece_task(store_path: str, small_files: tuple[str, str], pipe) -> None:
+    from pipeline import split_frames
 
     warm_worker(*small_files)
-    store = DescriptorStore.open(store_path)
-    piece = Region(0, SPLIT_FRAME, 0, store.n_environments, 0, 1, 0, LAYERING_PIECES)
-    task, = _frame_tasks(store.sources, {name: store.array(name) for name in FRAME_TABLES}, piece)
+    store, task, groups, layout = _split_frame(store_path)
     before = _reset_peak()
-    compute_split_frame(piece, [task], PARAMS)
-    pipe.send((_added_peak(before), store.n_environments))
+    piece = split_frames.read_piece(task, 0, len(groups))
+    split_frames.summary(piece)
+    split_frames.bucket(task, piece, 0, layout, len(groups))
+    pipe.send((_added_peak(before), len(piece[0]), store.n_environments, len(groups)))
+
+
+def _group_task(store_path: str, small_files: tuple[str, str], pipe) -> None:
+    from pipeline import split_frames
+    from pipeline.ingest import write_group
+
+    warm_worker(*small_files)
+    store, task, groups, layout = _split_frame(store_path)
+    n_groups = len(groups)
+    counts = []
+    for p in range(n_groups):
+        buckets = split_frames.bucket(task, split_frames.read_piece(task, p, n_groups), p, layout, n_groups)
+        counts.append(buckets.layer_counts)
+    starts = split_frames.layer_starts(*counts)
+    sizes = [starts[last] - starts[first] for first, last in
+             (split_frames.group_layers(layout.slabs.n_layers, g, n_groups) for g in range(n_groups))]
+    group = int(np.argmax(sizes))
+    parts, bitmaps = [], []
+    for p in range(n_groups):
+        buckets = split_frames.bucket(task, split_frames.read_piece(task, p, n_groups), p, layout, n_groups)
+        parts.append(split_frames.group_of(buckets, group))
+        bitmaps.append(buckets.id_bitmap)
+        del buckets
+    bitmap = split_frames.merge_id_bitmaps(task, layout, *bitmaps)
+    del bitmaps
+    before = _reset_peak()
+    # rewrites the group's rows with the same values
+    write_group(str(store.path), store.token, groups[group], task, PARAMS, layout, starts, bitmap, *parts)
+    pipe.send((_added_peak(before), int(sizes[group])))
 
 
 def _domain_task(store_path: str, small_files: tuple[str, str], pipe) -> None:
@@ -101,8 +147,8 @@ def main() -> None:
     write(small_files[0], snapshot(4))
     write_lammps_dump(Path(small_files[1]), [snapshot(4)])
 
-    print(f"{'frame atoms':>12}{'domains':>9}{'layering task':>15}{'per frame atom':>16}"
-          f"{'domain task':>13}{'domain rows':>13}{'per row':>9}")
+    print(f"{'frame atoms':>12}{'groups':>8}{'piece task':>12}{'per atom':>10}{'group task':>12}{'per atom':>10}"
+          f"{'domain task':>13}{'per row':>9}{'largest piece / group / domain':>32}")
     with local_client(1, cores=1) as client:
         for cells in args.cells:
             dump = workdir / f"snapshot{cells}.lammpstrj"
@@ -111,10 +157,12 @@ def main() -> None:
             store_path = workdir / f"snapshot{cells}.zarr"
             if not store_path.exists():
                 ingest(IngestRequest(paths=(dump,), params=PARAMS, species=SPECIES), store_path, client)
-            layering, n_atoms = in_fresh_process(_layering_task, str(store_path), small_files)
+            piece, piece_atoms, n_atoms, n_groups = in_fresh_process(_piece_task, str(store_path), small_files)
+            group, group_atoms = in_fresh_process(_group_task, str(store_path), small_files)
             domain, n_rows, n_domains = in_fresh_process(_domain_task, str(store_path), small_files)
-            print(f"{n_atoms:>12,}{n_domains:>9}{layering / 2**20:>11.0f} MiB{layering / n_atoms:>14.0f} B"
-                  f"{domain / 2**20:>9.0f} MiB{n_rows:>13,}{domain / n_rows:>7.0f} B")
+            print(f"{n_atoms:>12,}{n_groups:>8}{piece / 2**20:>8.0f} MiB{piece / piece_atoms:>8.0f} B"
+                  f"{group / 2**20:>8.0f} MiB{group / group_atoms:>8.0f} B{domain / 2**20:>9.0f} MiB"
+                  f"{domain / n_rows:>7.0f} B{piece_atoms:>12,} / {group_atoms:,} / {n_rows:,}")
 
 
 if __name__ == "__main__":
