@@ -153,9 +153,9 @@ class DescriptorStore:
         disk (about 2 ms), and planning and bookkeeping touch the tables hundreds of times.
         The first call opens all arrays together (their metadata is read concurrently)."""
         if not self._handles:
-            self._handles = dict(self.group.arrays())
+            self._handles = {key: array.with_config(_ARRAY_CONFIG) for key, array in self.group.arrays()}
         if name not in self._handles:
-            self._handles[name] = self.group[name]
+            self._handles[name] = self.group[name].with_config(_ARRAY_CONFIG)
         return self._handles[name]
 
     # ---- opening -------------------------------------------------------------------
@@ -394,10 +394,16 @@ class DescriptorStore:
 
     def write_row_pieces(self, pieces: list[tuple[int, dict[str, np.ndarray]]]) -> None:
         """Write (first row, columns) pieces of environment rows; the columns of a piece
-        together, in one request to zarr's I/O loop (pieces, which may share chunks, in turn)."""
+        together, in one request to zarr's I/O loop (pieces, which may share chunks, in turn).
+        Rows are handed to zarr a chunk at a time: given exactly a chunk's values it stores
+        them as they are, where a larger selection is first copied chunk by chunk into new
+        buffers filled with the fill value (measured: a third of the CPU of a 90 MB write)."""
+        rows = self.chunk_rows
         for piece_start, columns in pieces:
-            sync(_set_together([(self._handle(name).async_array, slice(piece_start, piece_start + len(values)), values)
-                                for name, values in columns.items()]))
+            stop = piece_start + len(next(iter(columns.values())))
+            edges = sorted({piece_start, stop, *range(-(-piece_start // rows) * rows, stop, rows)})
+            sync(_set_together([(self._handle(name).async_array, slice(a, b), values[a - piece_start:b - piece_start])
+                                for name, values in columns.items() for a, b in zip(edges[:-1], edges[1:])]))
 
     def write_frame_info(self, first_frame: int, cells: np.ndarray, pbcs: np.ndarray) -> None:
         """Cells and pbc of consecutive frames from first_frame on, in one write each."""
@@ -452,6 +458,11 @@ async def _create_group(path: str, arrays: dict[str, dict], attributes: dict) ->
 async def _set_together(writes: list) -> None:
     """(async array, selection, values) writes, run concurrently."""
     await asyncio.gather(*(array.setitem(selection, values) for array, selection, values in writes))
+
+
+# chunks equal to the fill value are written too: zarr would otherwise compare every chunk it
+# writes with the fill value (a pass over the data) to leave such chunks out
+_ARRAY_CONFIG = {"write_empty_chunks": True}
 
 
 def _fill(dtype: str):
