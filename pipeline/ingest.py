@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from distributed import Client, as_completed
+from distributed import Client, Future, as_completed
 
 from quests_core import compute_descriptors
 from quests_core.validation import as_cell_and_pbc, as_positions
@@ -473,11 +473,11 @@ class _Layering:
     task: FrameTask
     regions: list[Region]  # the frame's pending SPLIT_FRAME regions: its groups
     params: StoreParams
-    layout: object
-    starts: object
-    id_bitmap: object
-    parts: dict[int, list]  # per group, its share of each piece
-    keys: str
+    layout: Future
+    starts: Future
+    id_bitmap: Future | None  # LAMMPS dumps: atoms are indexed by the rank of their id
+    parts: dict[int, list[Future]]  # per group, its share of each piece
+    key_suffix: str
 
     def futures(self) -> list:
         return [f for f in (self.layout, self.starts, self.id_bitmap, *(f for parts in self.parts.values() for f in parts))
@@ -486,17 +486,17 @@ class _Layering:
     def submit_writes(self, client: Client, store_path: str, token: tuple) -> dict:
         return {client.submit(write_group, store_path, token, region, self.task, self.params, self.layout,
                               self.starts, self.id_bitmap, *self.parts[region.group[0]], priority=1,
-                              key=_key("write", Path(store_path), region, self.keys), pure=False): region
+                              key=_key("write", Path(store_path), region, self.key_suffix), pure=False): region
                 for region in self.regions}
 
 
 def _submit_layering(client: Client, store_path: Path, run: str, task: FrameTask, regions: list[Region],
                      params: StoreParams) -> _Layering:
     n_pieces = regions[0].group[1]
-    keys = f"{store_path.name}-frame{task.frame}-{run}"
+    key_suffix = f"{store_path.name}-frame{task.frame}-{run}"
 
     def submit(stage, function, *args, piece=""):
-        return client.submit(function, *args, key=f"{stage}{piece}-{keys}", pure=False)
+        return client.submit(function, *args, key=f"{stage}{piece}-{key_suffix}", pure=False)
 
     pieces = [submit("read-piece", _read_piece, task, p, n_pieces, piece=p) for p in range(n_pieces)]
     summaries = [submit("piece-summary", split_frames.summary, piece, piece=p) for p, piece in enumerate(pieces)]
@@ -517,7 +517,7 @@ def _submit_layering(client: Client, store_path: Path, run: str, task: FrameTask
         id_bitmap, = bitmaps
     parts = {region.group[0]: [submit(f"group{region.group[0]}-of-", split_frames.group_of, b, region.group[0], piece=p)
                                for p, b in enumerate(buckets)] for region in regions}
-    return _Layering(task, regions, params, layout, starts, id_bitmap, parts, keys)
+    return _Layering(task, regions, params, layout, starts, id_bitmap, parts, key_suffix)
 
 
 def _read_piece(task: FrameTask, piece: int, n_pieces: int):

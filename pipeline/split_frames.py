@@ -152,7 +152,10 @@ def id_bitmap(buckets: Buckets) -> np.ndarray | None:
 
 
 def merge_id_bitmaps(task, layout: FrameLayout, *bitmaps: np.ndarray) -> np.ndarray:
-    """The union of id bitmaps; raises InputError naming an id that two of them hold."""
+    """The union of id bitmaps; raises InputError naming an id that two of them hold. None for
+    a frame that is not split (it has no bitmaps)."""
+    if layout.slabs is None:
+        return None
     merged = bitmaps[0].copy()
     for bitmap in bitmaps[1:]:
         common = merged & bitmap

@@ -156,6 +156,24 @@ def test_split_lammps_dump_equals_unsplit(clients, tmp_path, flags, pbc, ids_fro
         assert (np.diff(atoms[first:stop]) > 0).all()
 
 
+def test_multicomponent_frame_above_split_atoms_is_computed_whole(clients, tmp_path):
+    """Multicomponent descriptors are not split into domains: the frame, read in pieces to be
+    laid out, is computed whole by its first group, in file (id) order."""
+    frame = tilted_dump_frame()
+    dump = tmp_path / "alloy.lammpstrj"
+    dump.write_text(dump_text([frame], style="xs", triclinic=True))
+    species = {1: "Cu", 2: "Ni"}
+    whole = lammps.read_frame(dump, 0, species)
+    params = StoreParams(k=32, cutoff=5.0, dtype="float64", species=(28, 29))
+    store = ingest(IngestRequest(paths=(dump,), params=params, species=species, chunk_rows=97, split_atoms=100),
+                   tmp_path / "s.zarr", clients[2])
+    regions = store.regions()
+    assert len(regions) == 4 and not any(region.kind == DOMAIN for region in regions) and not store.split_frames
+    np.testing.assert_array_equal(store.read_descriptors(), compute_descriptors(
+        whole.positions, whole.cell, whole.pbc, species=whole.numbers, species_list=(28, 29)))
+    np.testing.assert_array_equal(store.array("env_atom"), np.arange(len(whole)))
+
+
 @pytest.mark.parametrize("where", ["apart", "adjacent"])
 def test_an_id_twice_in_a_split_frame_is_refused(clients, tmp_path, capsys, where):
     """An id repeated in two pieces of the frame (first and last line) or in one piece."""

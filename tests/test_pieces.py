@@ -16,9 +16,11 @@ from lammps_dumps import dump_text
 from pipeline import readers, split_frames
 from pipeline.errors import InputError
 from pipeline.readers import EXTXYZ, LAMMPS_DUMP, FrameSelection
+from quests_core.domains import SlabLayers
 
 SPECIES = {1: "Cu", 2: "Ni"}
 PIECE_COUNTS = [1, 2, 3, 7, 40, 500]  # 500: more pieces than some frames have lines
+SLABS = SlabLayers(axis=0, periodic=True, n_layers=4, origin=0.0, thickness=2.5)
 
 
 def lammps_frames(rng, sizes):
@@ -119,7 +121,7 @@ def test_id_ranks_are_the_atom_indices_of_id_order(ids, n_pieces):
         bitmap = np.zeros(span // 64 + 1, dtype=np.uint64)
         assert split_frames._mark_ids(part, low, bitmap) == low - 1
         bitmaps.append(bitmap)
-    layout = split_frames.FrameLayout(None, np.eye(3), np.ones(3, bool), (0,), low, span)
+    layout = split_frames.FrameLayout(SLABS, np.eye(3), np.ones(3, bool), (0,), low, span)
     merged = split_frames.merge_id_bitmaps(None, layout, *bitmaps)
     np.testing.assert_array_equal(split_frames._id_ranks(ids, low, merged), np.argsort(np.argsort(ids)))
 
@@ -130,7 +132,7 @@ class _Task:  # what the error messages read of an ingest FrameTask
 
 
 def test_an_id_in_two_pieces_or_twice_in_one_is_named():
-    layout = split_frames.FrameLayout(None, np.eye(3), np.ones(3, bool), (0,), 1, 200)
+    layout = split_frames.FrameLayout(SLABS, np.eye(3), np.ones(3, bool), (0,), 1, 200)
     first, second = (np.zeros(200 // 64 + 1, dtype=np.uint64) for _ in range(2))
     split_frames._mark_ids(np.array([1, 5, 130]), 1, first)
     split_frames._mark_ids(np.array([2, 130, 7]), 1, second)
