@@ -1,5 +1,7 @@
 """Fast reader of extended XYZ files (as ``ase.io.write(..., format='extxyz')`` writes them):
-find the frames of a file, read any one of them by its location, or stream them all.
+find the frames of a file, read any one of them by its location, or stream them all;
+`read_piece` reads a share of one frame's atom lines alone, so that several tasks read a large
+frame together.
 
 A frame is a count line, a comment line of key=value pairs, and one line per atom::
 

@@ -1,5 +1,6 @@
 """Fast reader of LAMMPS text dumps (``dump atom`` / ``dump custom``): find the frames of a
-file, read any one of them by its byte offset, or stream them all.
+file, read any one of them by its byte offset, or stream them all; `read_piece` reads a share
+of one frame's atom lines alone, so that several tasks read a large frame together.
 
 A frame of a text dump is::
 
