@@ -510,6 +510,23 @@ def _locate(f, path):
         raise InputError("no frames: the file is empty", path=path)
 
 
+def _frame_head(buf: np.ndarray, location: FrameLocation):
+    """(cell, pbc, layout, index of the first atom line) from buf, the frame's bytes from its
+    count line on (at least its two header lines, the comment line ending with a newline);
+    raises _Bad where the count is not the one scan_frames found there."""
+    count_end = _find_newline(buf, 0, len(buf))
+    try:
+        n = _count(buf[:count_end].tobytes(), location.index)
+    except _Bad:
+        n = None
+    comment_end = _find_newline(buf, count_end + 1, len(buf))
+    if n != location.n_atoms or comment_end < 0:
+        raise _Bad(f"the frame at byte {location.offset} is not the {location.n_atoms}-atom frame scan_frames "
+                   "found there: the file changed since scan_frames")
+    cell, pbc, layout = _header(buf[count_end + 1:comment_end].tobytes())
+    return cell, pbc, layout, comment_end + 1
+
+
 def _read_located(f, location: FrameLocation, path) -> Frame:
     """The frame at location of the file open as f; raises InputError."""
     offset, size = location.offset, location.size
@@ -523,17 +540,8 @@ def _read_located(f, location: FrameLocation, path) -> Frame:
             raise _Bad(f"the file ends at byte {offset + got}, inside the frame scan_frames found at bytes "
                        f"{offset}-{offset + size}: the file changed since scan_frames")
         buf[size] = 10  # the parser needs a newline at the end
-        count_end = _find_newline(buf, 0, size + 1)
-        try:
-            n = _count(buf[:count_end].tobytes(), location.index)
-        except _Bad:
-            n = None
-        if n != location.n_atoms or count_end == size:
-            raise _Bad(f"the frame at byte {offset} is not the {location.n_atoms}-atom frame scan_frames "
-                       "found there: the file changed since scan_frames")
-        comment_end = _find_newline(buf, count_end + 1, size + 1)
-        cell, pbc, layout = _header(buf[count_end + 1:comment_end].tobytes())
-        positions, numbers = _read_atoms(buf[comment_end + 1:], n, layout)
+        cell, pbc, layout, atoms_start = _frame_head(buf, location)
+        positions, numbers = _read_atoms(buf[atoms_start:], location.n_atoms, layout)
     except _Bad as err:
         raise InputError(str(err), path=path, frame=location.index) from None
     return Frame(positions=positions, numbers=numbers, cell=cell, pbc=pbc)
@@ -546,14 +554,11 @@ def read_piece(path, location: FrameLocation, piece: int, n_pieces: int) -> Fram
     piece's atom lines begin."""
     with _open(path) as f:
         try:
-            head = np.frombuffer(_head_lines(f, location), dtype=np.uint8)
-            count_end = _find_newline(head, 0, len(head))
-            if _count(head[:count_end].tobytes(), location.index) != location.n_atoms:
-                raise _Bad(f"the frame at byte {location.offset} is not the {location.n_atoms}-atom frame "
-                           "scan_frames found there: the file changed since scan_frames")
-            cell, pbc, layout = _header(head[count_end + 1:-1].tobytes())
+            cell, pbc, layout, atoms_start = _frame_head(np.frombuffer(_head_lines(f, location), dtype=np.uint8),
+                                                         location)
             try:
-                first, block = line_piece(f, location.offset + len(head), location.offset + location.size, piece, n_pieces)
+                first, block = line_piece(f, location.offset + atoms_start, location.offset + location.size, piece,
+                                          n_pieces)
             except EOFError as err:
                 raise _Bad(f"{err}: the file changed since scan_frames") from None
             n = int(np.count_nonzero(block == 10))

@@ -184,7 +184,9 @@ def _scan_sources(store: DescriptorStore | None, store_path: Path, request: Inge
         # at least TASKS_PER_WORKER tasks per worker, so every worker has work and the last is short
         region_rows = min(request.region_rows, max(MIN_REGION_ROWS, math.ceil(sum(n_atoms) / (TASKS_PER_WORKER * n_workers))))
         regions = [replace(region, index=first_region + i) for i, region in enumerate(
-            _batch_regions(first_frame, starts, n_atoms, region_rows, request.split_atoms, n_workers))]
+            _batch_regions(first_frame, starts, n_atoms, region_rows,
+                           # multicomponent descriptors are not cut into domains: such frames are computed whole
+                           math.inf if request.params.species else request.split_atoms, n_workers))]
         plans.append(_SourcePlan(record, request.species or None, refs, skipped, first_frame, starts, regions))
         known.add(_source_key(record))
         first_frame, first_row, first_region = first_frame + len(refs), first_row + sum(n_atoms), first_region + len(regions)
@@ -500,7 +502,7 @@ def _submit_layering(client: Client, store_path: Path, run: str, task: FrameTask
 
     pieces = [submit("read-piece", _read_piece, task, p, n_pieces, piece=p) for p in range(n_pieces)]
     summaries = [submit("piece-summary", split_frames.summary, piece, piece=p) for p, piece in enumerate(pieces)]
-    layout = submit("layout", split_frames.lay_out, task, params.cutoff, bool(params.species), *summaries)
+    layout = submit("layout", split_frames.lay_out, task, params.cutoff, *summaries)
     buckets = [submit("bucket", split_frames.bucket, task, piece, p, layout, n_pieces, piece=p)
                for p, piece in enumerate(pieces)]
     starts = submit("layer-starts", split_frames.layer_starts,
@@ -528,8 +530,8 @@ def _read_piece(task: FrameTask, piece: int, n_pieces: int):
 def write_group(store_path: str, token: tuple, region: Region, task: FrameTask, params: StoreParams, layout,
                 starts, id_bitmap, *parts):
     """Worker side: store one group of a split frame's layers, its atoms in slab-layer order,
-    for the domain tasks; returns what the client records. A frame that is not split after all
-    (too thin, or multicomponent) is computed whole by its first group."""
+    for the domain tasks; returns what the client records. A frame too thin to split (one
+    layer) is computed whole by its first group."""
     group, n_groups = region.group
     if layout.slabs is None:
         if group:

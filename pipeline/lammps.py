@@ -710,15 +710,7 @@ def _read_atoms(src: _Source, header: _Header, table: np.ndarray, frame_end: int
     if status != _OK:
         raise _Bad(_atoms_error(block, header, status, line, column, index, line_start))
     del block
-    positions, numbers = _in_id_order(ids, positions, numbers)
-    _check_types(numbers, table)
-    return Frame(positions=positions, numbers=numbers, cell=cell, pbc=header.pbc.copy())
-
-
-def _in_id_order(ids, positions, numbers):
-    """positions and numbers with their rows in id order."""
-    n = len(ids)
-    if not (n == 1 or (ids[1:] > ids[:-1]).all()):
+    if not (n == 1 or (ids[1:] > ids[:-1]).all()):  # rows to id order
         low, high = int(ids.min()), int(ids.max())
         placed = False
         if high - low + 1 == n:  # ids low..low + n - 1, as LAMMPS numbers them: place each by id
@@ -730,7 +722,8 @@ def _in_id_order(ids, positions, numbers):
         else:
             order = _id_order(ids, low, high)
             positions, numbers = positions[order], numbers[order]
-    return positions, numbers
+    _check_types(numbers, table)
+    return Frame(positions=positions, numbers=numbers, cell=cell, pbc=header.pbc.copy())
 
 
 def _check_types(numbers, table) -> None:

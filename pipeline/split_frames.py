@@ -47,7 +47,7 @@ class PieceSummary:
 
 @dataclass(frozen=True)
 class FrameLayout:
-    slabs: SlabLayers | None  # None: the frame is not split (too thin, or multicomponent)
+    slabs: SlabLayers | None  # None: the frame is too thin to split (one layer)
     cell: np.ndarray
     pbc: np.ndarray
     first_atom: tuple[int, ...]  # index of each piece's first atom, where atoms are numbered by line
@@ -83,7 +83,7 @@ def summary(piece) -> PieceSummary:
     return PieceSummary(len(frame), low, high, *id_range, frame.cell, frame.pbc)
 
 
-def lay_out(task, cutoff: float, multicomponent: bool, *summaries: PieceSummary) -> FrameLayout:
+def lay_out(task, cutoff: float, *summaries: PieceSummary) -> FrameLayout:
     """The frame's slab layers, and how its atoms are numbered, from its pieces' summaries."""
     n_atoms = sum(s.n_atoms for s in summaries)
     if n_atoms != task.ref.n_atoms:
@@ -92,8 +92,8 @@ def lay_out(task, cutoff: float, multicomponent: bool, *summaries: PieceSummary)
     cell, pbc = summaries[0].cell, summaries[0].pbc
     try:
         as_cell_and_pbc(cell, pbc)
-        slabs = None if multicomponent else slab_layers_of_bounds(
-            np.min([s.low for s in summaries], axis=0), np.max([s.high for s in summaries], axis=0), cell, pbc, cutoff)
+        slabs = slab_layers_of_bounds(np.min([s.low for s in summaries], axis=0),
+                                      np.max([s.high for s in summaries], axis=0), cell, pbc, cutoff)
     except ValueError as error:
         raise InputError(str(error), path=task.path, frame=task.ref.index) from None
     if slabs is not None and slabs.n_layers < 2:

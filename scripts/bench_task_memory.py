@@ -55,7 +55,7 @@ def _split_frame(store_path: str):
     groups = [region for region in store.regions() if region.kind == SPLIT_FRAME]
     task, = _frame_tasks(store.sources, {name: store.array(name) for name in FRAME_TABLES}, groups[0])
     n_pieces = groups[0].group[1]
-    layout = split_frames.lay_out(task, PARAMS.cutoff, False, *(
+    layout = split_frames.lay_out(task, PARAMS.cutoff, *(
         split_frames.summary(split_frames.read_piece(task, p, n_pieces)) for p in range(n_pieces)))
     return store, task, groups, layout
 

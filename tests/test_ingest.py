@@ -24,7 +24,7 @@ from pipeline.cli import main
 from pipeline.errors import InputError
 from pipeline.ingest import IngestRequest, _worker_store, ingest
 from pipeline.readers import FrameSelection
-from pipeline.store import DOMAIN, DescriptorStore, StoreParams
+from pipeline.store import DOMAIN, FRAMES, DescriptorStore, StoreParams
 from quests_core import compute_descriptors
 
 PARAMS = StoreParams(k=32, cutoff=5.0, dtype="float64")
@@ -157,8 +157,8 @@ def test_split_lammps_dump_equals_unsplit(clients, tmp_path, flags, pbc, ids_fro
 
 
 def test_multicomponent_frame_above_split_atoms_is_computed_whole(clients, tmp_path):
-    """Multicomponent descriptors are not split into domains: the frame, read in pieces to be
-    laid out, is computed whole by its first group, in file (id) order."""
+    """Multicomponent descriptors are not split into domains: the frame is planned as one
+    region of whole frames and computed whole, in id order."""
     frame = tilted_dump_frame()
     dump = tmp_path / "alloy.lammpstrj"
     dump.write_text(dump_text([frame], style="xs", triclinic=True))
@@ -168,7 +168,7 @@ def test_multicomponent_frame_above_split_atoms_is_computed_whole(clients, tmp_p
     store = ingest(IngestRequest(paths=(dump,), params=params, species=species, chunk_rows=97, split_atoms=100),
                    tmp_path / "s.zarr", clients[2])
     regions = store.regions()
-    assert len(regions) == 4 and not any(region.kind == DOMAIN for region in regions) and not store.split_frames
+    assert [region.kind for region in regions] == [FRAMES] and not store.split_frames
     np.testing.assert_array_equal(store.read_descriptors(), compute_descriptors(
         whole.positions, whole.cell, whole.pbc, species=whole.numbers, species_list=(28, 29)))
     np.testing.assert_array_equal(store.array("env_atom"), np.arange(len(whole)))
