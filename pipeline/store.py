@@ -23,9 +23,12 @@ killed task never damages a finished region.
 
 import asyncio
 import contextlib
+import errno
 import functools
+import mmap
 import os
 import shutil
+import threading
 import uuid
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
@@ -34,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 from zarr.core.sync import sync
+from zarr.storage import LocalStore
 
 from .errors import InputError
 
@@ -196,7 +200,7 @@ class DescriptorStore:
             "plan": dict.fromkeys(PLAN_SIZES, 0),
         }))
         os.rename(building, path)
-        store = cls(path, zarr.open_group(str(path), mode="r+"))
+        store = cls(path, zarr.open_group(store=ChunkFileStore(path), mode="r+"))
         store._planned = dict.fromkeys(PLAN_SIZES, 0)
         return store
 
@@ -205,7 +209,7 @@ class DescriptorStore:
         path = Path(path)
         if not (path / "zarr.json").exists():
             raise InputError("not a descriptor store (no zarr.json)", path=path)
-        group = zarr.open_group(str(path), mode=mode)
+        group = zarr.open_group(store=ChunkFileStore(path, read_only=mode == "r"), mode=mode)
         found = group.attrs.get("format")
         if found != FORMAT:
             raise InputError(f"store format is {found!r}, this version reads {FORMAT!r}", path=path)
@@ -451,13 +455,83 @@ class DescriptorStore:
 async def _create_group(path: str, arrays: dict[str, dict], attributes: dict) -> None:
     """A group with its attributes and its arrays (name: create_array arguments), the arrays
     created concurrently."""
-    group = await zarr.api.asynchronous.open_group(store=path, mode="w", attributes=attributes)
+    group = await zarr.api.asynchronous.open_group(store=ChunkFileStore(path), mode="w", attributes=attributes)
     await asyncio.gather(*(group.create_array(name, **spec) for name, spec in arrays.items()))
 
 
 async def _set_together(writes: list) -> None:
     """(async array, selection, values) writes, run concurrently."""
     await asyncio.gather(*(array.setitem(selection, values) for array, selection, values in writes))
+
+
+DIRECT_WRITE_BYTES = 1 << 20  # chunk files at least this large are written past the page cache
+_DIRECT_SLICE = 1 << 20  # bytes copied into the aligned buffer and written per call
+_DIRECT_ALIGN = 4096  # O_DIRECT wants buffer, length and offset aligned to the device's block size
+_DIRECT_REFUSED = (errno.EINVAL, errno.EOPNOTSUPP)  # file systems without O_DIRECT (tmpfs) say so
+
+
+class ChunkFileStore(LocalStore):
+    """zarr's local store, writing large chunk files with O_DIRECT, past the page cache.
+
+    A buffered write copies every byte into page-cache pages the kernel must first find, and a
+    virtual machine that hands free memory back to its host charges for each afresh: 0.17-0.20 s
+    of system time per 90 MB domain against 0.045-0.06 s of wall and next to no CPU written
+    direct (docs/benchmarks.md). It also keeps a 32-million-atom ingest (16 GB of descriptors)
+    from filling the page cache. Files are written as zarr writes them, to a temporary name
+    replaced into place; a file system that refuses O_DIRECT gets zarr's buffered writes."""
+
+    direct_writes = True  # until a file system refuses them
+
+    async def set(self, key: str, value) -> None:
+        if self.direct_writes and len(value) >= DIRECT_WRITE_BYTES:
+            if not self._is_open:
+                await self._open()
+            self._check_writable()
+            if await asyncio.to_thread(_write_direct, self.root / key, value.as_buffer_like()):
+                return
+            self.direct_writes = False
+        await super().set(key, value)
+
+
+_aligned = threading.local()  # one buffer per zarr I/O thread, kept for its next writes
+
+
+def _write_direct(path: Path, data) -> bool:
+    """Write data to path with O_DIRECT, through a temporary file replaced into place; False,
+    writing nothing, where the file system refuses O_DIRECT."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DIRECT | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        if error.errno in _DIRECT_REFUSED:
+            return False
+        raise
+    try:
+        if not hasattr(_aligned, "buffer"):
+            _aligned.buffer = mmap.mmap(-1, _DIRECT_SLICE)  # page-aligned
+        buffer = _aligned.buffer
+        staging = np.frombuffer(buffer, dtype=np.uint8)
+        source = np.frombuffer(data, dtype=np.uint8)
+        for offset in range(0, len(source), _DIRECT_SLICE):
+            piece = source[offset:offset + _DIRECT_SLICE]
+            staging[:len(piece)] = piece
+            padded = -(-len(piece) // _DIRECT_ALIGN) * _DIRECT_ALIGN  # the tail is cut off below
+            os.write(handle, memoryview(buffer)[:padded])
+        os.ftruncate(handle, len(source))
+    except OSError as error:
+        os.close(handle)
+        os.unlink(temporary)
+        if error.errno in _DIRECT_REFUSED:
+            return False
+        raise
+    except BaseException:
+        os.close(handle)
+        os.unlink(temporary)
+        raise
+    os.close(handle)
+    os.replace(temporary, path)
+    return True
 
 
 # chunks equal to the fill value are written too: zarr would otherwise compare every chunk it

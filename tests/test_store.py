@@ -1,0 +1,78 @@
+"""ChunkFileStore: large chunk files written with O_DIRECT, read back as written."""
+
+import errno
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from pipeline import store as store_module
+from pipeline.store import DIRECT_WRITE_BYTES, ChunkFileStore
+
+ROWS, WIDTH = 5000, 63
+CHUNK_ROWS = 2101  # 1,058,904 B per chunk: above DIRECT_WRITE_BYTES, not a multiple of the 4096 B alignment
+
+
+def write_array(root: Path, rows: int = ROWS) -> tuple[ChunkFileStore, np.ndarray]:
+    values = np.random.default_rng(0).normal(size=(rows, WIDTH))
+    chunk_store = ChunkFileStore(root)
+    group = zarr.open_group(store=chunk_store, mode="w")
+    array = group.create_array("x", shape=values.shape, chunks=(CHUNK_ROWS, WIDTH), dtype="float64", compressors=None)
+    array[:] = values
+    return chunk_store, values
+
+
+def files_under(root: Path) -> list[Path]:
+    return [Path(top) / name for top, _, names in os.walk(root) for name in names]
+
+
+def supports_direct_io(directory: Path) -> bool:
+    probe = directory / "probe"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644))
+    except OSError:
+        return False
+    probe.unlink()
+    return True
+
+
+def test_large_chunks_are_written_direct_and_read_back_exactly(tmp_path):
+    assert CHUNK_ROWS * WIDTH * 8 >= DIRECT_WRITE_BYTES
+    chunk_store, values = write_array(tmp_path / "s.zarr")
+    assert chunk_store.direct_writes == supports_direct_io(tmp_path)
+    np.testing.assert_array_equal(zarr.open_group(str(tmp_path / "s.zarr"), mode="r")["x"][:], values)
+    chunks = [path for path in files_under(tmp_path / "s.zarr" / "x" / "c")]
+    assert len(chunks) == 3
+    assert {path.stat().st_size for path in chunks} == {CHUNK_ROWS * WIDTH * 8}  # the alignment padding is cut off
+    assert not [path for path in files_under(tmp_path) if path.name.endswith(".partial")]
+
+
+def test_a_file_system_refusing_o_direct_gets_buffered_writes(tmp_path, monkeypatch):
+    """As tmpfs before Linux 6.6 and some network file systems do: open fails with EINVAL."""
+    real_open = os.open
+
+    def refusing_open(path, flags, *args, **kwargs):
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(store_module.os, "open", refusing_open)
+    chunk_store, values = write_array(tmp_path / "s.zarr")
+    assert not chunk_store.direct_writes
+    np.testing.assert_array_equal(zarr.open_group(str(tmp_path / "s.zarr"), mode="r")["x"][:], values)
+    assert not [path for path in files_under(tmp_path) if path.name.endswith(".partial")]
+
+
+def test_a_failed_direct_write_raises_and_leaves_no_file(tmp_path, monkeypatch):
+    if not supports_direct_io(tmp_path):
+        pytest.fail(f"{tmp_path} does not take O_DIRECT: this test needs a file system that does")
+
+    def full_disk(handle, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module.os, "write", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_array(tmp_path / "s.zarr", rows=CHUNK_ROWS)  # one chunk: no other write still running after the raise
+    assert not [path for path in files_under(tmp_path / "s.zarr") if "/c/" in str(path)]
