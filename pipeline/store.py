@@ -466,7 +466,9 @@ async def _set_together(writes: list) -> None:
 
 DIRECT_WRITE_BYTES = 1 << 20  # chunk files at least this large are written past the page cache
 _DIRECT_SLICE = 1 << 20  # bytes copied into the aligned buffer and written per call
-_DIRECT_ALIGN = 4096  # O_DIRECT wants buffer, length and offset aligned to the device's block size
+# O_DIRECT wants buffer, length and offset aligned to the device's block size (some file
+# systems: to the page size)
+_DIRECT_ALIGN = max(4096, mmap.PAGESIZE)
 _DIRECT_REFUSED = (errno.EINVAL, errno.EOPNOTSUPP)  # file systems without O_DIRECT (tmpfs) say so
 
 

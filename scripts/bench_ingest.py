@@ -1,6 +1,6 @@
 """Ingest benchmark: structure file -> zarr descriptor store on a running LocalCluster.
 
-    python scripts/bench_ingest.py [--cells 63] [--frames 200] [--workdir DIR] [--passes 3]
+    python scripts/bench_ingest.py [--cells 63] [--frames 200] [--workdir DIR] [--passes 3] [--pin-cores]
 
 Measures, in one run: environments/s of file -> store for a ~1M-atom periodic snapshot
 (extxyz and LAMMPS dump) and a 200-frame trajectory of 256-atom frames, with 1 and 2
@@ -22,6 +22,7 @@ import argparse
 import ctypes
 import logging
 import multiprocessing
+import os
 import shutil
 import tempfile
 import threading
@@ -152,6 +153,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200, help="frames of 256 atoms in the trajectory")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--passes", type=int, default=3, help="passes of 1- then 2-worker ingests; medians reported")
+    parser.add_argument("--pin-cores", action="store_true",
+                        help="run the n-worker cluster, this process (client and scheduler) and zarr's threads on n "
+                             "cores only, so both sides of the speed-up have one core per worker (by default the "
+                             "1-worker ingest has the machine's other cores for the client, scheduler and I/O)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_ingest_"))
@@ -194,9 +199,12 @@ def main() -> None:
     peak = dict.fromkeys(seconds, 0.0)
     first = {1: [], 2: []}
     n_env = {}
+    cores = sorted(os.sched_getaffinity(0))
     for done in range(args.passes):
         print(f"pass {done + 1}")
         for n_workers in (1, 2):
+            if args.pin_cores:  # inherited by the workers started next; the yardstick keeps every core
+                os.sched_setaffinity(0, cores[:n_workers])
             with local_client(n_workers, cores=1) as client:
                 client.run(warm_worker, str(files["trajectory.extxyz"]), str(workdir / "small.lammpstrj"))
                 time_ingest(client, files["trajectory.extxyz"], workdir, yardstick, frames=_first_frames(4))  # client warm-up
@@ -221,7 +229,8 @@ def main() -> None:
                     print(f"  {name:<20} {n_workers} worker(s): {wall:.2f} s, core {core:.2f} s "
                           f"({n_env[name] / core:,.0f} env/s): {core / wall:.0%} of core")
     yardstick.close()
-    print(f"\nmedians over {args.passes} passes")
+    os.sched_setaffinity(0, cores)
+    print(f"\nmedians over {args.passes} passes" + (", each n-worker cluster on n cores" if args.pin_cores else ""))
     print(f"{'input':<22}{'workers':>8}{'seconds':>9}{'env/s':>11}{'core env/s':>12}{'of core':>9}{'peak RSS GiB':>14}")
     for n_workers in (1, 2):
         for name in inputs:
