@@ -519,17 +519,15 @@ def _write_direct(path: Path, data) -> bool:
             piece = source[offset:offset + _DIRECT_SLICE]
             staging[:len(piece)] = piece
             padded = -(-len(piece) // _DIRECT_ALIGN) * _DIRECT_ALIGN  # the tail is cut off below
-            os.write(handle, memoryview(buffer)[:padded])
+            written = os.write(handle, memoryview(buffer)[:padded])
+            if written != padded:  # the next write would start unaligned
+                raise OSError(errno.EIO, f"{written} of {padded} bytes written", str(temporary))
         os.ftruncate(handle, len(source))
-    except OSError as error:
+    except BaseException as error:
         os.close(handle)
         os.unlink(temporary)
-        if error.errno in _DIRECT_REFUSED:
+        if isinstance(error, OSError) and error.errno in _DIRECT_REFUSED:
             return False
-        raise
-    except BaseException:
-        os.close(handle)
-        os.unlink(temporary)
         raise
     os.close(handle)
     os.replace(temporary, path)

@@ -76,3 +76,15 @@ def test_a_failed_direct_write_raises_and_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         write_array(tmp_path / "s.zarr", rows=CHUNK_ROWS)  # one chunk: no other write still running after the raise
     assert not [path for path in files_under(tmp_path / "s.zarr") if "/c/" in str(path)]
+
+
+def test_a_short_direct_write_raises_and_leaves_no_file(tmp_path, monkeypatch):
+    """A write that takes fewer bytes than asked (a full disk can do that) must not be followed
+    by a write at an unaligned offset, nor leave a chunk file behind."""
+    if not supports_direct_io(tmp_path):
+        pytest.fail(f"{tmp_path} does not take O_DIRECT: this test needs a file system that does")
+    real_write = os.write
+    monkeypatch.setattr(store_module.os, "write", lambda handle, data: real_write(handle, data[:4096]))
+    with pytest.raises(OSError, match="4096 of"):
+        write_array(tmp_path / "s.zarr", rows=CHUNK_ROWS)
+    assert not [path for path in files_under(tmp_path / "s.zarr") if "/c/" in str(path)]
