@@ -17,8 +17,9 @@ Attributes: format, complete, descriptor parameters, package versions, sources.
 Writers: each ingest task writes only the chunks its region's environment rows cover whole
 and returns the rows it shares a chunk with a neighbouring region; the one client that runs the
 ingest writes those, and everything per frame or per region, before marking the region done.
-No two processes write one chunk; zarr's local store replaces chunk files atomically, so a
-killed task never damages a finished region.
+No two processes write one chunk; every chunk file is written under a temporary name and
+replaced into place (ChunkFileStore, which writes large ones past the page cache), so a killed
+task never damages a finished region.
 """
 
 import asyncio
