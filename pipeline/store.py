@@ -479,9 +479,10 @@ class ChunkFileStore(LocalStore):
     A buffered write copies every byte into page-cache pages the kernel must first find, and a
     virtual machine that hands free memory back to its host charges for each afresh: 0.17-0.20 s
     of system time per 90 MB domain against 0.045-0.06 s of wall and next to no CPU written
-    direct (docs/benchmarks.md). It also keeps a 32-million-atom ingest (16 GB of descriptors)
-    from filling the page cache. Files are written as zarr writes them, to a temporary name
-    replaced into place; a file system that refuses O_DIRECT gets zarr's buffered writes."""
+    direct (docs/benchmarks.md). It also keeps a 32-million-atom ingest (16 GB of float64
+    descriptors, by arithmetic) from filling the page cache. Files are written as zarr writes
+    them, to a temporary name replaced into place; a file system that refuses O_DIRECT gets
+    zarr's buffered writes."""
 
     direct_writes = True  # until a file system refuses them
 
