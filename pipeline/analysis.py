@@ -27,7 +27,7 @@ from quests_core import (
     log_kernel_sum,
 )
 
-from .cluster import use_worker_cores
+from .cluster import use_worker_cores, worker_count
 from .progress import Progress
 from .store import DescriptorStore
 
@@ -58,10 +58,6 @@ def _blocks(store: DescriptorStore, block_rows: int, n_pieces: int = 1, align: i
     return [Block(str(store.path), start, min(start + rows, n)) for start in range(0, n, rows)]
 
 
-def _n_workers(client: Client) -> int:
-    return max(len(client.scheduler_info().get("workers", {})), 1)
-
-
 def _tile(query: Block, reference: Block, bandwidths: np.ndarray) -> np.ndarray:
     use_worker_cores()
     y = DescriptorStore.open(query.path).read_descriptors(query.start, query.stop)
@@ -90,7 +86,7 @@ def exact_kernel_sums(client: Client, query: DescriptorStore, references: list[D
     bandwidths = np.atleast_1d(np.asarray(bandwidths, dtype=np.float64))
     # enough tiles of even size to keep every worker busy to the end: query blocks of whole
     # results chunks first, then the references cut to make up the count
-    n_tasks = TASKS_PER_WORKER * _n_workers(client)
+    n_tasks = TASKS_PER_WORKER * worker_count(client)
     query_blocks = _blocks(query, block_rows, min(math.ceil(query.n_environments / RESULT_CHUNK_ROWS), n_tasks),
                            align=RESULT_CHUNK_ROWS)
     reference_pieces = math.ceil(n_tasks / len(query_blocks))
@@ -179,7 +175,7 @@ def approx_kernel_sums(client: Client, query: DescriptorStore, references: list[
     bandwidths = np.atleast_1d(np.asarray(bandwidths, dtype=np.float64))
     index = client.submit(_reference_index, [str(r.path) for r in references], graph_neighbors, pure=False)
     client.replicate([index])
-    query_blocks = _blocks(query, block_rows, TASKS_PER_WORKER * _n_workers(client), align=RESULT_CHUNK_ROWS)
+    query_blocks = _blocks(query, block_rows, TASKS_PER_WORKER * worker_count(client), align=RESULT_CHUNK_ROWS)
     finals = {client.submit(_approx_block, q, index, bandwidths, n_neighbors, tolerance, results, overlap_eps,
                             pure=False): q
               for q in query_blocks}

@@ -111,6 +111,22 @@ def use_worker_cores() -> None:
         numba.set_num_threads(max(1, min(_worker_cores, numba.config.NUMBA_NUM_THREADS)))
 
 
+def worker_count(client: Client) -> int:
+    """The workers connected now, asked of the scheduler. The client's cached identity is not
+    used: while the client reconnects it can hold a count without workers, and a plan made
+    from it would differ from the one an uninterrupted run makes."""
+    return max(len(client.nthreads()), 1)
+
+
+def release(futures) -> None:
+    """Drop this client's claim on futures, so that the scheduler forgets tasks nobody else
+    needs. Not Client.cancel: the scheduler's cancel asserts that every dependent of a key is
+    wanted by a client, and a task graph whose inner tasks no client holds (a split frame's)
+    broke the client's connection to the scheduler (distributed 2026.8)."""
+    for future in futures:
+        future.release()
+
+
 @contextlib.contextmanager
 def _spawn_environment(variables: dict):
     """This process's environment with `variables` while worker processes start, then as it was.

@@ -21,7 +21,7 @@ from quests_core.validation import as_cell_and_pbc, as_positions
 from quests_core.domains import SlabLayers, domain_descriptors, halo_layers
 
 from . import readers, split_frames
-from .cluster import use_worker_cores
+from .cluster import release, use_worker_cores, worker_count
 from .errors import InputError
 from .progress import Progress
 from .store import DOMAIN, FRAMES, SPLIT_FRAME, DescriptorStore, Region, StoreParams, source_record
@@ -60,7 +60,7 @@ class FrameTask:
 
 
 def ingest(request: IngestRequest, store_path: Path, client: Client) -> DescriptorStore:
-    n_workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
+    n_workers = worker_count(client)
     store_path = Path(store_path)
     store = _open_existing(store_path, request)
     if store is not None:
@@ -79,7 +79,7 @@ def ingest(request: IngestRequest, store_path: Path, client: Client) -> Descript
     try:
         store = _write_plan(store, store_path, request, plans)
     except BaseException:
-        _cancel([*computing.values(), *(future for layers in layering for future in layers.futures())])
+        release([*computing.values(), *(future for layers in layering for future in layers.futures())])
         raise
     if not pending and not store.pending_regions():
         log.info("%s: every region is already written; nothing to compute", store.path)
@@ -385,13 +385,8 @@ def _gather(store: DescriptorStore, futures: dict) -> None:
                 finished, recorded = [], time.monotonic()
         _record(store, finished)
     except BaseException:
-        _cancel(futures)
+        release(futures)
         raise
-
-
-def _cancel(futures) -> None:
-    for future in futures:
-        future.cancel()
 
 
 def _record(store: DescriptorStore, finished: list[tuple[Region, object]]) -> None:

@@ -2,6 +2,7 @@
 descriptors, chunk and worker invariance, domain splitting, append, refusal, resume after
 SIGKILL, and bad inputs."""
 
+import logging
 import os
 import re
 import shutil
@@ -293,10 +294,12 @@ def test_sigkilled_ingest_resumes_to_identical_store(data, tmp_path, kill_after_
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
 
-def test_ingest_crashed_at_any_metadata_write_resumes_to_identical_store(data, clients, tmp_path, monkeypatch):
+def test_ingest_crashed_at_any_metadata_write_resumes_to_identical_store(data, clients, tmp_path, monkeypatch, caplog):
     """A crash in the client between any two metadata writes of the store (as a kill would
     leave it), then a rerun: the store ends identical to an uninterrupted one. Catches
-    attribute updates that take several writes (zarr's attrs.update writes once per key)."""
+    attribute updates that take several writes (zarr's attrs.update writes once per key), and
+    a crash that breaks the client's link to the scheduler (a rerun planned while the client
+    reconnects saw no workers and cut the split frame into other regions)."""
     request = IngestRequest(paths=(data / "md.extxyz", data / "big.extxyz"), params=PARAMS, chunk_rows=50,
                             region_rows=200, split_atoms=500)
     want = _store_arrays(ingest(request, tmp_path / "reference.zarr", clients[2]).path)
@@ -324,6 +327,10 @@ def test_ingest_crashed_at_any_metadata_write_resumes_to_identical_store(data, c
         crash.update(at=at, seen=0)
         with pytest.raises(Crash):
             ingest(request, resumed, clients[2])
+        scheduler_errors = [r.getMessage() for r in caplog.records
+                            if r.name.startswith("distributed") and r.levelno >= logging.ERROR]
+        assert not scheduler_errors, f"crash at metadata write {at}"
+        assert clients[2].status == "running"
         crash["at"] = 10**9
         got = _store_arrays(ingest(request, resumed, clients[2]).path)
         assert got.keys() == want.keys()
