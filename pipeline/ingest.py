@@ -396,12 +396,13 @@ def _record(store: DescriptorStore, finished: list[tuple[Region, object]]) -> No
     if not finished:
         return
     runs = []  # [first frame, cells, pbcs] of adjacent frames
+    shared = []  # row pieces that share a chunk with a neighbouring region
     for region, result in sorted(finished, key=lambda item: item[0].frame_start):
         if region.kind == DOMAIN:
-            store.write_row_pieces(result)
+            shared += result
             continue
-        cells, pbcs, split, shared = result
-        store.write_row_pieces(shared)
+        cells, pbcs, split, pieces = result
+        shared += pieces
         if split is not None and region.frame_start not in store.split_frames:  # the same from every piece
             store.record_split_frame(region.frame_start, split)
         if runs and runs[-1][0] + len(runs[-1][1]) == region.frame_start:
@@ -409,6 +410,7 @@ def _record(store: DescriptorStore, finished: list[tuple[Region, object]]) -> No
             runs[-1][2].extend(pbcs)
         elif not runs or runs[-1][0] != region.frame_start:  # pieces of a split frame repeat its cell
             runs.append([region.frame_start, list(cells), list(pbcs)])
+    store.write_row_pieces(shared)
     for first_frame, cells, pbcs in runs:
         store.write_frame_info(first_frame, np.array(cells), np.array(pbcs))
     store.mark_done([region.index for region, _ in finished])

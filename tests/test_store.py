@@ -88,3 +88,33 @@ def test_a_short_direct_write_raises_and_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="4096 of"):
         write_array(tmp_path / "s.zarr", rows=CHUNK_ROWS)
     assert not [path for path in files_under(tmp_path / "s.zarr") if "/c/" in str(path)]
+
+
+def test_row_pieces_in_any_order_and_batches_land_where_they_belong(tmp_path):
+    """Regions hand the client the rows they share a chunk with a neighbour, in whatever
+    order regions finish; joined, batched and written in rounds, every row ends where it
+    belongs, and rows no piece covered keep the fill value."""
+    from pipeline.store import DescriptorStore, StoreParams
+
+    rng = np.random.default_rng(3)
+    params = StoreParams(k=4, cutoff=4.0, dtype="float64")
+    n_rows, chunk_rows = 100, 7
+    want = {"descriptors": rng.normal(size=(n_rows, params.width)), "env_atom": np.arange(n_rows, dtype=np.int64) * 3,
+            "env_position": rng.normal(size=(n_rows, 3))}
+    for trial in range(12):
+        store = DescriptorStore.create(tmp_path / f"s{trial}.zarr", params, chunk_rows, reserve={"n_environments": n_rows})
+        edges = np.unique(np.concatenate([[0, n_rows], rng.integers(1, n_rows, size=rng.integers(1, 30))]))
+        pieces = [(int(a), {name: values[a:b] for name, values in want.items()}) for a, b in zip(edges[:-1], edges[1:])]
+        missing = pieces.pop(int(rng.integers(len(pieces)))) if trial % 3 == 0 else None
+        order = rng.permutation(len(pieces))
+        for batch in np.array_split(order, rng.integers(1, 4)):
+            store.write_row_pieces([pieces[i] for i in batch])
+        for name, values in want.items():
+            got = store.array(name)[:]
+            if missing is not None:
+                start, columns = missing
+                hole = slice(start, start + len(columns[name]))
+                fill = np.nan if got.dtype.kind == "f" else -1
+                np.testing.assert_array_equal(got[hole], np.full_like(got[hole], fill), err_msg=f"trial {trial}: {name}")
+                got[hole] = values[hole]
+            np.testing.assert_array_equal(got, values, err_msg=f"trial {trial}: {name}")
