@@ -6,7 +6,9 @@ Measures, in one run: environments/s of file -> store for a ~1M-atom periodic sn
 (extxyz and LAMMPS dump) and a 200-frame trajectory of 256-atom frames, with 1 and 2
 worker processes of one core each (local clusters set up as `quests-pipeline` sets them up);
 the peak RSS of client + workers together; our readers against ASE's on the same files; and,
-as the yardstick, quests_core.compute_descriptors in a process of its own with 2 numba threads.
+as the yardstick, quests_core.compute_descriptors in a process of its own with 2 numba threads;
+and, as the machine's ceiling for the speed-up, how much more work two single-thread processes
+do at once than one alone (each computes the same descriptors; ratio 2 t1 / t2).
 
 Workers are started and warmed before timing (numba kernels loaded, then one snapshot ingest:
 a fresh worker process first grows its heap to a domain task's size, which costs page faults
@@ -15,7 +17,10 @@ under the same conditions; that first ingest is timed and reported apart. Each i
 paired with a yardstick run on the same structures just before it (the cluster idle beside
 it; this process's malloc set as the workers', so neither pays for memory the host took
 back); a pass measures every input on a 1-worker, then a 2-worker cluster (the trajectory as
-the median of 5 pairs); medians over the passes are reported.
+the median of 5 pairs); medians over the passes are reported. Each pass starts by measuring
+the ceiling on a smaller snapshot (--ceiling-cells) and on the trajectory, no cluster running:
+on this 2-core virtual machine it has ranged from 1.5x to 2.2x between minutes, and a 2-worker
+ingest cannot gain more over a 1-worker one than the machine gives two processes.
 """
 
 import argparse
@@ -137,10 +142,10 @@ def reader_speedup(ours, theirs) -> tuple[float, float, list[float]]:
             [two / one for one, two in rounds])
 
 
-def time_ingest(client, path: Path, workdir: Path, yardstick: "Yardstick", **request) -> tuple[float, int, float]:
+def time_ingest(client, path: Path, workdir: Path, excluded: list[int], **request) -> tuple[float, int, float]:
     store_path = workdir / "bench.zarr"
     shutil.rmtree(store_path, ignore_errors=True)
-    with PeakRSS(excluded=[yardstick.pid]) as rss:
+    with PeakRSS(excluded=excluded) as rss:
         started = time.perf_counter()
         store = ingest(IngestRequest(paths=(path,), params=PARAMS, **request), store_path, client)
         seconds = time.perf_counter() - started
@@ -153,6 +158,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200, help="frames of 256 atoms in the trajectory")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--passes", type=int, default=3, help="passes of 1- then 2-worker ingests; medians reported")
+    parser.add_argument("--ceiling-cells", type=int, default=40,
+                        help="cubic fcc cells per side of the snapshot the machine's 2-process ceiling is measured on "
+                             "(40: 256,000 atoms, about 2 s per process)")
     parser.add_argument("--pin-cores", action="store_true",
                         help="run the n-worker cluster, this process (client and scheduler) and zarr's threads on n "
                              "cores only, so both sides of the speed-up have one core per worker (by default the "
@@ -194,6 +202,10 @@ def main() -> None:
     # spell of this shared machine falls on both sides of its ratio; both sides are medians
     inputs = ("snapshot.extxyz", "snapshot.lammpstrj", "trajectory.extxyz")
     yardstick = Yardstick({"snapshot": [big], "trajectory": trajectory})
+    ceiling_inputs = {"snapshot": [snapshot(args.ceiling_cells)], "trajectory": trajectory}
+    lone = [Yardstick(ceiling_inputs, threads=1) for _ in range(2)]
+    ceiling = {name: [] for name in ceiling_inputs}
+    bystanders = [yardstick.pid] + [process.pid for process in lone]  # not part of the ingest's RSS
     seconds = {(name, n): [] for name in inputs for n in (1, 2)}
     core_seconds = {key: [] for key in seconds}
     peak = dict.fromkeys(seconds, 0.0)
@@ -202,13 +214,17 @@ def main() -> None:
     cores = sorted(os.sched_getaffinity(0))
     for done in range(args.passes):
         print(f"pass {done + 1}")
+        for name in ceiling:
+            ratio, alone, together = two_process_ceiling(lone, name, TRAJECTORY_REPEATS if name == "trajectory" else 1)
+            ceiling[name].append(ratio)
+            print(f"  ceiling, {name}: one process {alone:.2f} s, two at once {together:.2f} s: {ratio:.2f}x")
         for n_workers in (1, 2):
             if args.pin_cores:  # inherited by the workers started next; the yardstick keeps every core
                 os.sched_setaffinity(0, cores[:n_workers])
             with local_client(n_workers, cores=1) as client:
                 client.run(warm_worker, str(files["trajectory.extxyz"]), str(workdir / "small.lammpstrj"))
-                time_ingest(client, files["trajectory.extxyz"], workdir, yardstick, frames=_first_frames(4))  # client warm-up
-                wall, _, rss = time_ingest(client, files["snapshot.extxyz"], workdir, yardstick)
+                time_ingest(client, files["trajectory.extxyz"], workdir, bystanders, frames=_first_frames(4))  # client warm-up
+                wall, _, rss = time_ingest(client, files["snapshot.extxyz"], workdir, bystanders)
                 first[n_workers].append(wall)
                 peak["snapshot.extxyz", n_workers] = max(peak["snapshot.extxyz", n_workers], rss)
                 print(f"  first snapshot.extxyz ingest on the fresh {n_workers}-worker cluster: {wall:.2f} s "
@@ -219,7 +235,7 @@ def main() -> None:
                     runs = []
                     for _ in range(TRAJECTORY_REPEATS if name.startswith("trajectory") else 1):
                         core = yardstick.seconds(name.split(".")[0])
-                        runs.append((*time_ingest(client, files[name], workdir, yardstick, species=species), core))
+                        runs.append((*time_ingest(client, files[name], workdir, bystanders, species=species), core))
                     wall = float(np.median([run[0] for run in runs]))
                     core = float(np.median([run[3] for run in runs]))
                     n_env[name] = runs[0][1]
@@ -228,7 +244,8 @@ def main() -> None:
                     peak[name, n_workers] = max([peak[name, n_workers]] + [run[2] for run in runs])
                     print(f"  {name:<20} {n_workers} worker(s): {wall:.2f} s, core {core:.2f} s "
                           f"({n_env[name] / core:,.0f} env/s): {core / wall:.0%} of core")
-    yardstick.close()
+    for process in [yardstick, *lone]:
+        process.close()
     os.sched_setaffinity(0, cores)
     print(f"\nmedians over {args.passes} passes" + (", each n-worker cluster on n cores" if args.pin_cores else ""))
     print(f"{'input':<22}{'workers':>8}{'seconds':>9}{'env/s':>11}{'core env/s':>12}{'of core':>9}{'peak RSS GiB':>14}")
@@ -245,23 +262,40 @@ def main() -> None:
     print()
     for name in inputs:
         ratios = [one / two for one, two in zip(seconds[name, 1], seconds[name, 2])]
+        limits = ceiling[name.split(".")[0]]
         print(f"2-worker speed-up, {name}: {np.median(seconds[name, 1]) / np.median(seconds[name, 2]):.2f}x "
-              f"(per pass: {', '.join(f'{ratio:.2f}' for ratio in ratios)})")
+              f"(per pass: {', '.join(f'{ratio:.2f}' for ratio in ratios)}); of the pass's ceiling: "
+              f"{np.median([r / c for r, c in zip(ratios, limits)]):.0%} "
+              f"(per pass: {', '.join(f'{r / c:.0%}' for r, c in zip(ratios, limits))})")
+    for name, ratios in ceiling.items():
+        print(f"machine ceiling, {name}: {np.median(ratios):.2f}x (per pass: {', '.join(f'{r:.2f}' for r in ratios)})")
+
+
+def two_process_ceiling(lone: list["Yardstick"], name: str, rounds: int) -> tuple[float, float, float]:
+    """How much more work two single-thread processes do at once than one alone: 2 t1 / t2,
+    with t1 the seconds of one process on the named structures and t2 those of the slower of
+    two processes on the same structures at once (medians of `rounds` alternating rounds)."""
+    alone, together = [], []
+    for _ in range(rounds):
+        alone.append(lone[0].seconds(name))
+        together.append(max(lone[0].seconds_together(name, lone[1:])))
+    alone, together = float(np.median(alone)), float(np.median(together))
+    return 2 * alone / together, alone, together
 
 
 MALLOPT_PARAMETERS = {"MALLOC_MMAP_MAX_": -4, "MALLOC_TRIM_THRESHOLD_": -1}  # glibc's M_MMAP_MAX, M_TRIM_THRESHOLD
 
 
 class Yardstick:
-    """quests_core.compute_descriptors with 2 numba threads, in a process of its own (left out
+    """quests_core.compute_descriptors with `threads` numba threads, in a process of its own (left out
     of the ingest's peak RSS), its malloc set as the workers' (pipeline.cluster.WORKER_MALLOC):
     memory it frees is kept, not handed back to the host, or every call would pay page faults
     for its output (about 1 s of a 7 s snapshot call here) that a running worker does not."""
 
-    def __init__(self, structures: dict[str, list]):
+    def __init__(self, structures: dict[str, list], threads: int = 2):
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_yardstick_loop, args=(child, structures), daemon=True)
+        self._process = context.Process(target=_yardstick_loop, args=(child, structures, threads), daemon=True)
         self._process.start()
         self._pipe.recv()  # ready: kernels compiled, heap grown by one call on each input
 
@@ -274,17 +308,24 @@ class Yardstick:
         self._pipe.send(name)
         return self._pipe.recv()
 
+    def seconds_together(self, name: str, others: list["Yardstick"]) -> list[float]:
+        """The same call in this and the other yardsticks at once: the seconds of each."""
+        everyone = [self, *others]
+        for one in everyone:
+            one._pipe.send(name)
+        return [one._pipe.recv() for one in everyone]
+
     def close(self) -> None:
         self._pipe.send(None)
         self._process.join()
 
 
-def _yardstick_loop(pipe, structures: dict[str, list]) -> None:
+def _yardstick_loop(pipe, structures: dict[str, list], threads: int) -> None:
     libc = ctypes.CDLL("libc.so.6")
     for variable, value in WORKER_MALLOC.items():
         if libc.mallopt(MALLOPT_PARAMETERS[variable], int(value)) != 1:
             raise OSError(f"mallopt refused {variable}={value}")
-    numba.set_num_threads(2)
+    numba.set_num_threads(threads)
 
     def run(frames) -> float:
         started = time.perf_counter()
