@@ -290,9 +290,9 @@ def _batch_regions(first_frame: int, starts, n_atoms, region_rows: int, split_at
 
 
 def _plan_domains(store: DescriptorStore, split_atoms: int, n_workers: int) -> None:
-    """Domain regions for every split frame that has none yet (also after a resume): about
-    split_atoms each, their number rounded up to a multiple of the workers, cut at chunk
-    boundaries where that leaves every domain a halo, else at layer boundaries."""
+    """Domain regions for every split frame that has none yet (also after a resume), sized
+    by _domain_shares, cut at chunk boundaries where that leaves every domain a halo, else
+    at layer boundaries."""
     planned = {region.frame_start for region in store.regions() if region.kind == DOMAIN}
     starts = store.array("frame_start")
     new = []
@@ -301,12 +301,25 @@ def _plan_domains(store: DescriptorStore, split_atoms: int, n_workers: int) -> N
             continue
         layer_start = np.asarray(info["layer_start"], dtype=np.int64) + starts[frame]
         n_atoms = int(layer_start[-1] - layer_start[0])
-        n_domains = _multiple_of_workers(n_atoms, split_atoms, n_workers)
+        cuts = np.cumsum(_domain_shares(n_atoms, split_atoms, n_workers))[:-1]
         new += [Region(-1, DOMAIN, start, stop, frame, frame + 1, first, last) for start, stop, first, last in
-                _domains_at_chunks(layer_start, n_domains, store.chunk_rows) or _domains_at_layers(layer_start, n_domains)]
+                _domains_at_chunks(layer_start, cuts, store.chunk_rows) or _domains_at_layers(layer_start, cuts)]
     if new:
         store.add_regions(new)
         store.commit_plan()
+
+
+def _domain_shares(n_atoms: int, split_atoms: int, n_workers: int) -> np.ndarray:
+    """Each domain's share of a split frame, in the order the domains are submitted (and run):
+    parts of at most split_atoms atoms, their number a multiple of the workers, the last of
+    them (one per worker) each cut in two. Equal domains take 1.1-1.6 s each here, and the
+    workers finished their last ones up to 0.6 s apart; with halves last, the worker that
+    finishes first takes another half instead of waiting."""
+    n_parts = _multiple_of_workers(n_atoms, split_atoms, n_workers)
+    if n_workers == 1:
+        return np.full(n_parts, 1 / n_parts)
+    sizes = np.array([1.0] * (n_parts - n_workers) + [0.5] * (2 * n_workers))
+    return sizes / sizes.sum()
 
 
 def _multiple_of_workers(n_atoms: int, split_atoms: int, n_workers: int) -> int:
@@ -314,16 +327,17 @@ def _multiple_of_workers(n_atoms: int, split_atoms: int, n_workers: int) -> int:
     return math.ceil(math.ceil(n_atoms / split_atoms) / n_workers) * n_workers
 
 
-def _domains_at_chunks(layer_start, n_domains: int, chunk_rows: int) -> list[tuple[int, int, int, int]]:
-    """(first row, stop row, first layer, last layer) of n_domains runs of a split frame's rows
+def _domains_at_chunks(layer_start, cuts, chunk_rows: int) -> list[tuple[int, int, int, int]]:
+    """(first row, stop row, first layer, last layer) of runs of a split frame's rows
     (layer_start: each layer's first row, then the frame's end) cut at the chunk boundaries
-    nearest to equal shares, so that no two domains write one chunk; each domain's layers are
-    those its rows touch. Empty where a domain would touch every layer (it would have no halo)."""
+    nearest to the given fractions of its rows (cuts, rising, between 0 and 1), so that no two
+    domains write one chunk; each domain's layers are those its rows touch. Empty where a
+    domain would touch every layer (it would have no halo)."""
     n_layers = len(layer_start) - 1
     start, stop = int(layer_start[0]), int(layer_start[-1])
-    shares = start + (stop - start) * np.arange(1, n_domains) / n_domains
-    cuts = np.unique(np.round(shares / chunk_rows).astype(np.int64) * chunk_rows)
-    edges = [start, *(int(cut) for cut in cuts if start < cut < stop), stop]
+    rows = start + (stop - start) * np.asarray(cuts)
+    at_chunks = np.unique(np.round(rows / chunk_rows).astype(np.int64) * chunk_rows)
+    edges = [start, *(int(cut) for cut in at_chunks if start < cut < stop), stop]
     domains = []
     for first_row, stop_row in zip(edges[:-1], edges[1:]):
         first = int(np.searchsorted(layer_start, first_row, side="right")) - 1
@@ -334,18 +348,20 @@ def _domains_at_chunks(layer_start, n_domains: int, chunk_rows: int) -> list[tup
     return domains
 
 
-def _domains_at_layers(layer_start, n_domains: int) -> list[tuple[int, int, int, int]]:
+def _domains_at_layers(layer_start, cuts) -> list[tuple[int, int, int, int]]:
     """As _domains_at_chunks, cut at layer boundaries instead: runs of whole layers (at least
-    2, at most one per layer), cut at the boundaries nearest to equal shares of the atoms."""
+    2, at most one per layer), cut at the boundaries nearest to the given fractions of the
+    atoms; equal shares where there are more domains than layers."""
     n_layers = len(layer_start) - 1
-    n_groups = min(max(n_domains, 2), n_layers)
+    n_domains = min(max(len(cuts) + 1, 2), n_layers)
+    fractions = list(cuts) if n_domains == len(cuts) + 1 else list(np.arange(1, n_domains) / n_domains)
     edges = layer_start - layer_start[0]
-    cuts = [0]
-    for group in range(1, n_groups):
-        nearest = int(np.argmin(np.abs(edges - edges[-1] * group / n_groups)))
-        cuts.append(min(max(nearest, cuts[-1] + 1), n_layers - (n_groups - group)))
-    cuts.append(n_layers)
-    return [(int(layer_start[first]), int(layer_start[last]), first, last) for first, last in zip(cuts[:-1], cuts[1:])]
+    layers = [0]
+    for number, fraction in enumerate(fractions, start=1):
+        nearest = int(np.argmin(np.abs(edges - edges[-1] * fraction)))
+        layers.append(min(max(nearest, layers[-1] + 1), n_layers - (n_domains - number)))
+    layers.append(n_layers)
+    return [(int(layer_start[first]), int(layer_start[last]), first, last) for first, last in zip(layers[:-1], layers[1:])]
 
 
 FRAME_TABLES = ("frame_source", "frame_index", "frame_n_atoms", "frame_offset", "frame_size", "frame_start")

@@ -116,6 +116,23 @@ def test_split_frames_equal_unsplit(data, clients, tmp_path, name, split_atoms, 
     np.testing.assert_array_equal(store.array("env_position"), positions[store.array("env_atom")])
 
 
+def test_split_frame_domains_end_with_halves_on_two_workers(data, clients, tmp_path):
+    """Parts of at most split_atoms, a multiple of the workers, the last part of each worker cut
+    in two: submitted in row order, the halves run last, so the workers finish close together."""
+    split_atoms, chunk_rows = 400, 16
+    request = IngestRequest(paths=(data / "big.extxyz",), params=PARAMS, chunk_rows=chunk_rows, split_atoms=split_atoms)
+    sizes = {}
+    for n_workers in (1, 2):
+        store = ingest(request, tmp_path / f"{n_workers}.zarr", clients[n_workers])
+        sizes[n_workers] = [region.n_rows for region in store.regions() if region.kind == DOMAIN]
+        np.testing.assert_array_equal(stored(store), expected(data / "big.extxyz"))
+    n_atoms = len(read(data / "big.extxyz"))  # 1344: 4 parts of 336
+    assert sum(sizes[1]) == sum(sizes[2]) == n_atoms
+    assert len(sizes[1]) == 4 and max(sizes[1]) - min(sizes[1]) <= chunk_rows
+    assert len(sizes[2]) == 6
+    np.testing.assert_allclose(sizes[2], [336, 336, 168, 168, 168, 168], atol=chunk_rows)
+
+
 def tilted_dump_frame(ids_from: int = 1, id_step: int = 1) -> dict:
     """A triclinic frame of 384 atoms (Cu fcc, perturbed, sheared), ids_from, ids_from +
     id_step, ... shuffled, two types."""
