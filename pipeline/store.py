@@ -165,9 +165,11 @@ class DescriptorStore:
 
     # ---- opening -------------------------------------------------------------------
     @classmethod
-    def create(cls, path, params: StoreParams, chunk_rows: int, reserve: dict | None = None) -> "DescriptorStore":
+    def create(cls, path, params: StoreParams, chunk_rows: int, store_id: str | None = None,
+               reserve: dict | None = None) -> "DescriptorStore":
         """An empty store, built beside its path and renamed into place, so a store that
-        exists always has its layout and attributes. reserve (n_environments, n_frames,
+        exists always has its layout and attributes. store_id: its identity (part of its
+        token), new unless given. reserve (n_environments, n_frames,
         n_regions) makes the arrays that long already, for the plan about to be added: they
         then need no resizing (nothing is planned until commit_plan)."""
         path = Path(path)
@@ -191,7 +193,7 @@ class DescriptorStore:
         arrays["region_table"]["attributes"] = {"fields": list(REGION_FIELDS)}
         sync(_create_group(str(building), arrays, {
             "format": FORMAT,
-            "store_id": uuid.uuid4().hex,
+            "store_id": store_id or uuid.uuid4().hex,
             "complete": False,
             "descriptor": params.to_attrs(),
             "versions": package_versions(),
@@ -243,6 +245,11 @@ class DescriptorStore:
         """Identifies this store at its current size: a new store at the same path, or a new
         plan, gives another token."""
         return self.group.attrs.get("store_id"), self.n_environments
+
+    @property
+    def committed_environments(self) -> int:
+        """The environments of the plan as last committed (as read when this object was opened)."""
+        return int(self.group.attrs["plan"]["n_environments"])
 
     @property
     def chunk_rows(self) -> int:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +21,12 @@ from ase.io import read, write
 from distributed import Client, LocalCluster
 
 from lammps_dumps import dump_text
-from pipeline import lammps
+from pipeline import lammps, readers
 from pipeline.cli import main
 from pipeline.errors import InputError
-from pipeline.ingest import IngestRequest, _worker_store, ingest
+from pipeline.ingest import FrameTask, IngestRequest, RegionRows, _worker_store, compute_region, ingest, write_region
 from pipeline.readers import FrameSelection
-from pipeline.store import DOMAIN, FRAMES, DescriptorStore, StoreParams
+from pipeline.store import DOMAIN, FRAMES, DescriptorStore, Region, StoreParams
 from quests_core import compute_descriptors
 
 PARAMS = StoreParams(k=32, cutoff=5.0, dtype="float64")
@@ -228,26 +229,60 @@ def test_append_then_same_source_not_added_twice(data, clients, tmp_path):
     assert [Path(s["path"]).name for s in store.sources] == ["md.extxyz", "slab.extxyz"]
 
 
+def _planned_store(path: Path, n_atoms: int) -> DescriptorStore:
+    store = DescriptorStore.create(path, PARAMS, 10, reserve={"n_environments": n_atoms})
+    store.add_frames(0, [0], [n_atoms], [0], [0])
+    store.commit_plan()
+    return store
+
+
 def test_worker_store_handle_is_renewed_with_a_new_store_or_plan(tmp_path):
-    """A worker reuses the store it opened only under the same token: a store made again at the
-    same path, or grown by a new plan, is opened afresh (a stale handle would write past its
-    old shape, or into the deleted store's metadata)."""
+    """A worker reuses the store it opened only under the same token, its plan committed: a store
+    made again at the same path, or grown by a new plan, is opened afresh (a stale handle would
+    write past its old shape, or into the deleted store's metadata)."""
     path = tmp_path / "s.zarr"
-    first = DescriptorStore.create(path, PARAMS, 10, reserve={"n_environments": 30})
+    first = _planned_store(path, 30)
     kept = _worker_store(str(path), first.token)
     assert _worker_store(str(path), first.token) is kept
     shutil.rmtree(path)
-    second = DescriptorStore.create(path, PARAMS, 10, reserve={"n_environments": 30})
+    second = _planned_store(path, 30)
     assert second.token != first.token
     renewed = _worker_store(str(path), second.token)
     assert renewed is not kept and renewed.token == second.token
     second.begin_plan()
-    second.add_frames(0, [0], [50], [0], [0])
+    second.add_frames(0, [0], [20], [0], [0])
     second.commit_plan()
     grown = _worker_store(str(path), second.token)
     assert grown is not renewed and grown.n_environments == 50
     grown.write_rows(40, {"env_atom": np.arange(10)})
     np.testing.assert_array_equal(DescriptorStore.open(path, allow_incomplete=True).array("env_atom")[40:], np.arange(10))
+
+
+def test_compute_task_writes_its_rows_only_once_the_plan_is_committed(data, tmp_path):
+    """A compute task hands its rows on (for its write task) while the store does not exist or
+    its plan is not committed, arrays already grown or not; once committed, it writes them
+    itself, and its write task passes on the same record."""
+    path = tmp_path / "s.zarr"
+    (ref,) = readers.scan(data / "md.extxyz", "extxyz", readers.FrameSelection(0, 1, 1))
+    task = FrameTask(0, str(data / "md.extxyz"), "extxyz", None, ref, 0)
+    region = Region(0, FRAMES, 0, ref.n_atoms, 0, 1)
+    store_id = uuid.uuid4().hex
+    planned = (store_id, ref.n_atoms)
+    assert isinstance(compute_region(region, [task], PARAMS, str(path), planned), RegionRows)
+    store = DescriptorStore.create(path, PARAMS, 10, store_id, reserve={"n_environments": ref.n_atoms, "n_frames": 1,
+                                                                          "n_regions": 1})
+    assert store.token == planned
+    assert isinstance(compute_region(region, [task], PARAMS, str(path), planned), RegionRows)
+    store.add_frames(0, [0], [ref.n_atoms], [ref.offset], [ref.size])
+    store.add_regions([region])
+    store.commit_plan()
+    written = compute_region(region, [task], PARAMS, str(path), planned)
+    assert not isinstance(written, RegionRows)
+    assert write_region(str(path), planned, written) is written
+    atoms = read(data / "md.extxyz", index=0)
+    assert written[3] == []  # the region covers the store's every chunk: none is shared
+    np.testing.assert_array_equal(DescriptorStore.open(path, allow_incomplete=True).read_descriptors(),
+                                  compute_descriptors(atoms.positions, atoms.cell.array, atoms.pbc))
 
 
 def test_parameter_mismatch_is_refused_and_nothing_written(data, clients, tmp_path):
