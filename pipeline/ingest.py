@@ -80,7 +80,7 @@ def ingest(request: IngestRequest, store_path: Path, client: Client) -> Descript
     layering = [_submit_layering(client, store_path, run, task, regions, request.params)
                 for task, regions in _split_frames(pending).values()]
     try:
-        store = _write_plan(store, store_path, request, plans, store_id)
+        store = _write_plan(store, store_path, request, plans, planned)
         if store.token != planned:
             raise RuntimeError(f"{store_path}: planned token {planned}, written {store.token}")
     except BaseException:
@@ -206,17 +206,17 @@ def _planned_environments(store: DescriptorStore | None, plans: list[_SourcePlan
 
 
 def _write_plan(store: DescriptorStore | None, store_path: Path, request: IngestRequest,
-                plans: list[_SourcePlan], store_id: str) -> DescriptorStore:
-    """Write the plans into the store (created here, with store_id, when there is none yet),
-    one source at a time, each committed with one attribute write."""
+                plans: list[_SourcePlan], planned: tuple) -> DescriptorStore:
+    """Write the plans into the store (created here when there is none yet, with the planned
+    token: its store_id and size), one source at a time, each committed with one attribute write."""
     if store is None:
         # chunks of one task's rows: tasks over frames of equal size then write whole chunks,
         # with no chunk shared with a neighbouring task (shared rows go through the client)
         first = plans[0].regions[0]
         last = plans[-1]
         store = DescriptorStore.create(store_path, request.params,
-                                       request.chunk_rows or min(DEFAULT_CHUNK_ROWS, first.stop - first.start), store_id,
-                                       reserve={"n_environments": int(last.starts[-1]) + last.refs[-1].n_atoms,
+                                       request.chunk_rows or min(DEFAULT_CHUNK_ROWS, first.stop - first.start), planned[0],
+                                       reserve={"n_environments": planned[1],
                                                 "n_frames": last.first_frame + len(last.refs),
                                                 "n_regions": last.regions[-1].index + 1})
     for plan in plans:
@@ -621,7 +621,7 @@ def _worker_store(store_path: str, token: tuple) -> DescriptorStore:
         return kept[1]
     store = DescriptorStore.open(store_path, mode="r+", allow_incomplete=True)
     _worker_stores.clear()  # one store at a time: a long-running worker serves many ingests
-    if store.token == token and store.committed_environments == token[1]:
+    if _is_planned(store, token):
         _worker_stores[store_path] = (token, store)
     return store
 
@@ -629,14 +629,14 @@ def _worker_store(store_path: str, token: tuple) -> DescriptorStore:
 def _planned_worker_store(store_path: str, planned: tuple) -> DescriptorStore | None:
     """This worker's handle on the store if its plan is written, up to the planned token, else
     None: the store may not exist yet, or be midway through its plan (arrays being grown)."""
-    kept = _worker_stores.get(store_path)
-    if kept is not None and kept[0] == planned:
-        return kept[1]
     if not (Path(store_path) / "zarr.json").exists():
         return None
-    _worker_store(store_path, planned)
-    kept = _worker_stores.get(store_path)
-    return kept[1] if kept is not None and kept[0] == planned else None
+    store = _worker_store(store_path, planned)
+    return store if _is_planned(store, planned) else None
+
+
+def _is_planned(store: DescriptorStore, token: tuple) -> bool:
+    return store.token == token and store.committed_environments == token[1]
 
 
 def _read_frames(tasks: list[FrameTask]):

@@ -16,7 +16,7 @@ process first grows its heap to a domain task's size, which costs page faults th
 do not pay) and ingests each input on one cluster and then at once on the other, the order
 alternating: the trajectory in 5 such rounds, each snapshot in 2. Each round's speed-up is
 the 1-worker time over the 2-worker time measured seconds apart; the speed-up reported is the
-median over every round of every pass. (Until run 39 the 1-worker and 2-worker clusters ran
+median over every round of every pass. (Until run 40 the 1-worker and 2-worker clusters ran
 one after the other, their ingests about a minute apart, and this machine's state drifts by
 more than the speed-up's margin over minutes.) Each ingest is paired with a yardstick run on
 the same structures just before it (the clusters idle beside it; this process's malloc set as
@@ -237,12 +237,14 @@ def main() -> None:
                 clients[n_workers] = clusters.enter_context(local_client(n_workers, cores=1))
                 os.sched_setaffinity(0, cores)
                 processes[n_workers] = cluster_pids(clients[n_workers])
+            # not part of an ingest's RSS: the yardsticks and the other cluster's workers
+            excluded = {n: bystanders + [pid for other, pids in processes.items() if other != n for pid in pids]
+                        for n in WORKERS}
             for n_workers, client in clients.items():
-                others = bystanders + [pid for n, pids in processes.items() if n != n_workers for pid in pids]
                 with pinned(cores[:n_workers]) if args.pin_cores else contextlib.nullcontext():
                     client.run(warm_worker, str(files["trajectory.extxyz"]), str(workdir / "small.lammpstrj"))
-                    time_ingest(client, files["trajectory.extxyz"], workdir, others, frames=_first_frames(4))  # client warm-up
-                    wall, _, rss = time_ingest(client, files["snapshot.extxyz"], workdir, others)
+                    time_ingest(client, files["trajectory.extxyz"], workdir, excluded[n_workers], frames=_first_frames(4))  # client warm-up
+                    wall, _, rss = time_ingest(client, files["snapshot.extxyz"], workdir, excluded[n_workers])
                 first[n_workers].append(wall)
                 peak["snapshot.extxyz", n_workers] = max(peak["snapshot.extxyz", n_workers], rss)
                 print(f"  first snapshot.extxyz ingest on the fresh {n_workers}-worker cluster: {wall:.2f} s "
@@ -253,11 +255,10 @@ def main() -> None:
                 # a trajectory ingest takes under a second: TRAJECTORY_REPEATS rounds
                 for round_ in range(TRAJECTORY_REPEATS if name.startswith("trajectory") else SNAPSHOT_ROUNDS):
                     for n_workers in WORKERS if (done + round_) % 2 == 0 else WORKERS[::-1]:
-                        others = bystanders + [pid for n, pids in processes.items() if n != n_workers for pid in pids]
                         core = yardstick.seconds(name.split(".")[0])
                         with pinned(cores[:n_workers]) if args.pin_cores else contextlib.nullcontext():
-                            wall, n_env[name], rss = time_ingest(clients[n_workers], files[name], workdir, others,
-                                                                  species=species)
+                            wall, n_env[name], rss = time_ingest(clients[n_workers], files[name], workdir,
+                                                                  excluded[n_workers], species=species)
                         runs[n_workers].append((wall, core))
                         peak[name, n_workers] = max(peak[name, n_workers], rss)
                 ratios[name].append([one / two for (one, _), (two, _) in zip(runs[1], runs[2])])
@@ -271,7 +272,7 @@ def main() -> None:
                       f"(per round: {', '.join(f'{r:.2f}' for r in ratios[name][-1])})")
     for process in [yardstick, *lone]:
         process.close()
-    print(f"\nmedians over {args.passes} passes" + (", each n-worker cluster on n cores" if args.pin_cores else ""))
+    print(f"\nmedians over every round of {args.passes} passes" + (", each n-worker cluster on n cores" if args.pin_cores else ""))
     print(f"{'input':<22}{'workers':>8}{'seconds':>9}{'env/s':>11}{'core env/s':>12}{'of core':>9}{'peak RSS GiB':>14}")
     for n_workers in WORKERS:
         for name in inputs:
