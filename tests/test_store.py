@@ -118,3 +118,35 @@ def test_row_pieces_in_any_order_and_batches_land_where_they_belong(tmp_path):
                 np.testing.assert_array_equal(got[hole], np.full_like(got[hole], fill), err_msg=f"trial {trial}: {name}")
                 got[hole] = values[hole]
             np.testing.assert_array_equal(got, values, err_msg=f"trial {trial}: {name}")
+
+
+def document(metadata) -> bytes:
+    from zarr.core.buffer import default_buffer_prototype
+
+    return metadata.to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes()
+
+
+def test_a_created_store_is_bound_to_the_documents_it_wrote(tmp_path):
+    """create writes zarr's documents itself and binds the store to the metadata it made:
+    each array as plain zarr reads it from disk has that metadata, the attributes match, and
+    what is written through the new store reads back from a fresh open."""
+    from pipeline.store import DescriptorStore, StoreParams
+
+    params = StoreParams(k=3, cutoff=4.5, dtype="float32", species=(28, 29))
+    path = tmp_path / "s.zarr"
+    store = DescriptorStore.create(path, params, 4, "abc", reserve={"n_environments": 10, "n_frames": 2, "n_regions": 1})
+    assert not path.with_name("s.zarr.creating").exists()
+    on_disk = zarr.open_group(str(path), mode="r")
+    assert dict(on_disk.attrs) == dict(store.group.attrs) and on_disk.attrs["store_id"] == "abc"
+    assert sorted(name for name, _ in on_disk.arrays()) == sorted(store._handles)
+    for name, array in on_disk.arrays():  # as documents: a NaN fill value is unequal to itself
+        assert document(array.metadata) == document(store._handle(name).metadata), name
+    assert on_disk["descriptors"].shape == (10, params.width) and on_disk["descriptors"].dtype == np.float32
+    rows = np.arange(10 * params.width, dtype=np.float32).reshape(10, params.width)
+    store.add_frames(0, [0, 1], [6, 4], [0, 100], [100, 80])
+    store.commit_plan([{"path": "x"}])
+    assert store.write_rows(0, {"descriptors": rows}) == []
+    reopened = DescriptorStore.open(path, allow_incomplete=True)
+    np.testing.assert_array_equal(reopened.read_descriptors(), rows)
+    np.testing.assert_array_equal(reopened.array("frame_start"), [0, 6])
+    assert reopened.params == params and reopened.sources == [{"path": "x"}] and reopened.committed_environments == 10
