@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from quests_core.descriptors import bounding_box
+
 from . import ase_io
 from .frames import Frame
 from .store import DescriptorStore
@@ -51,7 +53,7 @@ def _lammps_box(frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Positions rotated into LAMMPS' frame (a along x, b in the xy plane), box origin and
     the lower-triangular cell; an open structure without a cell gets its bounding box."""
     if np.linalg.matrix_rank(frame.cell) < 3:
-        low, high = frame.positions.min(axis=0), frame.positions.max(axis=0)
+        low, high = bounding_box(frame.positions)
         return frame.positions, low, np.diag(np.maximum(high - low, 1e-6))
     q, r = np.linalg.qr(frame.cell.T)
     signs = np.sign(np.diag(r))

@@ -24,6 +24,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from quests_core.descriptors import bounding_box
 from quests_core.domains import SlabLayers, slab_layers_of_bounds
 from quests_core.validation import as_cell_and_pbc
 
@@ -77,8 +78,7 @@ def read_piece(task, piece: int, n_pieces: int):
 def summary(piece) -> PieceSummary:
     frame, ids = piece
     empty = len(frame) == 0
-    low = np.full(3, np.inf) if empty else frame.positions.min(axis=0)
-    high = np.full(3, -np.inf) if empty else frame.positions.max(axis=0)
+    low, high = (np.full(3, np.inf), np.full(3, -np.inf)) if empty else bounding_box(frame.positions)
     id_range = (None, None) if ids is None or empty else (int(ids.min()), int(ids.max()))
     return PieceSummary(len(frame), low, high, *id_range, frame.cell, frame.pbc)
 

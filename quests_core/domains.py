@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .descriptors import Lattice, _descriptors_of_points
+from .descriptors import Lattice, _descriptors_of_points, bounding_box
 from .params import DescriptorParams
 from .validation import as_cell_and_pbc, as_positions, check_cutoff, check_k
 
@@ -36,7 +36,7 @@ class SlabLayers:
 def slab_layers(positions, cell, pbc, cutoff: float = DescriptorParams.cutoff) -> SlabLayers:
     """The axis with the most layers of thickness >= cutoff (periodic axes first)."""
     positions = as_positions(positions)
-    return slab_layers_of_bounds(positions.min(axis=0), positions.max(axis=0), cell, pbc, cutoff)
+    return slab_layers_of_bounds(*bounding_box(positions), cell, pbc, cutoff)
 
 
 def slab_layers_of_bounds(low, high, cell, pbc, cutoff: float = DescriptorParams.cutoff) -> SlabLayers:

@@ -349,3 +349,12 @@ def test_many_structures_under_the_workqueue_threading_layer(tmp_path):
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(1, 300), seed=st.integers(0, 2**32 - 1))
+def test_bounding_box_equals_numpy_reductions_over_rows(n, seed):
+    points = np.random.default_rng(seed).normal(0.0, 10.0, (n, 3))
+    low, high = quests_core.descriptors.bounding_box(points)
+    np.testing.assert_array_equal(low, points.min(axis=0))
+    np.testing.assert_array_equal(high, points.max(axis=0))
