@@ -1,9 +1,10 @@
 """The layering of a large frame, in pieces, so that no task holds the whole frame.
 
 A frame above --split-atoms is stored in slab-layer order (its atoms sorted by layer, then
-by atom index) for its domain tasks. Its rows are written by G groups of consecutive
-layers; its atom lines are read by P = G pieces of the file. The stages, one Dask graph per
-frame (ingest submits it whole; nothing comes back to the client until a group is written):
+by atom index) by its domain tasks. Its atom lines are read by P pieces of the file and
+sorted by G = P groups of consecutive layers. The stages, one Dask graph per frame (ingest
+submits it whole; only the layout and the layer counts come back to the client, which plans
+the domains from them):
 
 1. `read_piece` (P tasks): a near-equal share of the frame's atom lines, parsed alone.
 2. `lay_out` (1 task), from each piece's `summary` (its atom count, bounding box and id
@@ -11,11 +12,14 @@ frame (ingest submits it whole; nothing comes back to the client until a group i
    of their LAMMPS id).
 3. `bucket` (P tasks): each piece's atoms sorted out by group, with its per-layer counts and
    (LAMMPS) a bitmap of its ids; `merge_id_bitmaps` checks that no id comes twice.
-4. the groups (G tasks, `group_rows`): each takes its share from every piece, gives each
-   atom its index and sorts them by (layer, index), at the rows `layer_starts` gives them.
+4. `sort_group` (G tasks): each takes its share from every piece, gives each atom its index
+   and sorts them by (layer, index), at the rows `layer_starts` gives them. A domain task
+   takes the sorted groups that hold its layers and the layer on either side, and writes its
+   rows (`rows_of`).
 
 A task holds about one piece or one group (and the id bitmap, one bit per id); between
-stages the pieces live in the workers' memory, about 1 / n_workers of the frame each.
+stages the pieces and groups live in the workers' memory, about 1 / n_workers of the frame
+each.
 """
 
 from dataclasses import dataclass
@@ -173,6 +177,14 @@ def layer_starts(*counts: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(np.sum(counts, axis=0))]).astype(np.int64)
 
 
+def sort_group(layout: FrameLayout, starts: np.ndarray, bitmap: np.ndarray | None, group: int, n_groups: int,
+               *parts: dict) -> tuple[int, dict[str, np.ndarray]] | None:
+    """group_rows of one group, from its share of every piece; None for a frame too thin to split."""
+    if layout.slabs is None:
+        return None
+    return group_rows(layout, starts, bitmap, group, n_groups, list(parts))
+
+
 def group_rows(layout: FrameLayout, starts: np.ndarray, bitmap: np.ndarray | None, group: int, n_groups: int,
                parts: list[dict]) -> tuple[int, dict[str, np.ndarray]]:
     """(first row in the frame, columns) of a group's atoms, sorted by (layer, atom index):
@@ -185,6 +197,29 @@ def group_rows(layout: FrameLayout, starts: np.ndarray, bitmap: np.ndarray | Non
         raise RuntimeError(f"layers {first}-{last} hold {len(order)} atoms, {starts[last] - starts[first]} counted")
     return int(starts[first]), {"env_atom": atom[order], "env_number": joined["number"][order],
                                 "env_position": joined["position"][order]}
+
+
+def groups_of_layers(layers, n_layers: int, n_groups: int) -> list[int]:
+    """The groups that hold the given layers, in order."""
+    firsts = [group_layers(n_layers, group, n_groups)[0] for group in range(n_groups)]
+    return sorted({int(np.searchsorted(firsts, layer, side="right")) - 1 for layer in layers})
+
+
+def rows_of(groups: list[tuple[int, dict[str, np.ndarray]]], name: str, start: int, stop: int) -> np.ndarray:
+    """Column `name` of the frame's rows [start, stop), from sorted groups ((first row, columns),
+    as group_rows gives them) that hold every one of them."""
+    pieces = []
+    for first, columns in sorted(groups, key=lambda group: group[0]):
+        values = columns[name]
+        low, high = max(start, first), min(stop, first + len(values))
+        if low < high:
+            pieces.append(values[low - first:high - first])
+    found = sum(len(piece) for piece in pieces)
+    if found != stop - start:
+        raise RuntimeError(f"rows {start}-{stop}: the groups given hold {found} of them")
+    if not pieces:
+        return groups[0][1][name][:0]
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 def _id_ranks(ids: np.ndarray, low: int, bitmap: np.ndarray) -> np.ndarray:

@@ -105,11 +105,11 @@ FRAMES, SPLIT_FRAME, DOMAIN = 0, 1, 2  # region kinds
 class Region:
     """A unit of ingest work on environment rows [start, stop) of frames [frame_start, frame_stop).
 
-    kind FRAMES: whole frames. SPLIT_FRAME: one large frame, whose atoms are stored in slab
-    layer order (positions, atoms, numbers) for its DOMAIN regions, which then compute the
-    descriptors of their rows, which lie in layers [layer_first, layer_last). A frame's
-    SPLIT_FRAME regions share its rows: each stores group layer_first of layer_last groups of
-    consecutive layers (pipeline.split_frames).
+    kind FRAMES: whole frames. SPLIT_FRAME: one large frame, stored in slab-layer order by its
+    DOMAIN regions, each of which writes its rows (descriptors, and the atoms' index, number
+    and position), which lie in layers [layer_first, layer_last). A frame's SPLIT_FRAME regions
+    share its rows: each is group layer_first of layer_last groups of consecutive layers
+    (pipeline.split_frames), done once the frame's domains are planned.
     """
 
     index: int
@@ -446,6 +446,8 @@ class DescriptorStore:
 
     def mark_done(self, regions: list[int]) -> None:
         """Mark regions done, in one write of the span they cover."""
+        if not len(regions):
+            return
         done = self.array("region_done").copy()
         done[regions] = True
         first, last = min(regions), max(regions) + 1

@@ -5,15 +5,16 @@
 For fcc Cu snapshots of growing size (cells per side; 63 gives 1,000,188 atoms), written as
 LAMMPS dumps and ingested into a real store with the default split threshold, it runs, each
 in a fresh process, one task of each kind a split frame has (pipeline.split_frames): the
-read of piece 0 with its sorting into groups, the write of the largest group of layers, and
-the largest domain's descriptors. It reports the memory each adds to that process (its peak
+read of piece 0 with its sorting into groups, the sort of the largest group of layers, and
+the largest domain's descriptors and rows, written. It reports the memory each adds to that process (its peak
 RSS during the call minus its RSS just before, every kernel already loaded as bench_ingest
 warms a worker) per atom of its piece, group or domain. Each should follow its own size,
-whatever the frame's; the inputs a task is handed (a group's share of every piece) are made
-before the measurement, as a worker holds them before the task runs.
+whatever the frame's; the inputs a task is handed (a group's share of every piece, a domain's
+sorted groups) are made before the measurement, as a worker holds them before the task runs.
 """
 
 import argparse
+import ctypes
 import multiprocessing
 import sys
 import tempfile
@@ -36,7 +37,10 @@ def _status_bytes(field: str) -> int:
 
 def _reset_peak() -> int:
     """Reset this process's peak RSS to its current RSS (Linux: clear_refs 5) and return that:
-    memory the imports and kernel loading took and freed must not hide the task's own peak."""
+    memory the imports and kernel loading took and freed must not hide the task's own peak.
+    Freed heap is first handed back (malloc_trim), or a task reusing what building its inputs
+    freed would show no growth at all (a sort task measured 0 MiB)."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     Path("/proc/self/clear_refs").write_text("5")
     return _status_bytes("VmRSS")
 
@@ -72,50 +76,65 @@ def _piece_task(store_path: str, small_files: tuple[str, str], pipe) -> None:
     pipe.send((_added_peak(before), len(piece[0]), store.n_environments, len(groups)))
 
 
-def _group_task(store_path: str, small_files: tuple[str, str], pipe) -> None:
+def _layer_starts(task, layout, n_groups: int) -> np.ndarray:
     from pipeline import split_frames
-    from pipeline.ingest import write_group
 
-    warm_worker(*small_files)
-    store, task, groups, layout = _split_frame(store_path)
-    n_groups = len(groups)
-    counts = []
-    for p in range(n_groups):
-        buckets = split_frames.bucket(task, split_frames.read_piece(task, p, n_groups), p, layout, n_groups)
-        counts.append(buckets.layer_counts)
-    starts = split_frames.layer_starts(*counts)
-    sizes = [starts[last] - starts[first] for first, last in
-             (split_frames.group_layers(layout.slabs.n_layers, g, n_groups) for g in range(n_groups))]
-    group = int(np.argmax(sizes))
+    counts = [split_frames.bucket(task, split_frames.read_piece(task, p, n_groups), p, layout, n_groups).layer_counts
+              for p in range(n_groups)]
+    return split_frames.layer_starts(*counts)
+
+
+def _group_inputs(task, layout, n_groups: int, group: int) -> tuple[list[dict], np.ndarray | None]:
+    """A group's share of every piece, and the frame's id bitmap, as a worker holds them."""
+    from pipeline import split_frames
+
     parts, bitmaps = [], []
     for p in range(n_groups):
         buckets = split_frames.bucket(task, split_frames.read_piece(task, p, n_groups), p, layout, n_groups)
         parts.append(split_frames.group_of(buckets, group))
         bitmaps.append(buckets.id_bitmap)
         del buckets
-    bitmap = split_frames.merge_id_bitmaps(task, layout, *bitmaps)
-    del bitmaps
+    return parts, split_frames.merge_id_bitmaps(task, layout, *bitmaps)
+
+
+def _group_task(store_path: str, small_files: tuple[str, str], pipe) -> None:
+    from pipeline import split_frames
+
+    warm_worker(*small_files)
+    store, task, groups, layout = _split_frame(store_path)
+    n_groups = len(groups)
+    starts = _layer_starts(task, layout, n_groups)
+    sizes = [starts[last] - starts[first] for first, last in
+             (split_frames.group_layers(layout.slabs.n_layers, g, n_groups) for g in range(n_groups))]
+    group = int(np.argmax(sizes))
+    parts, bitmap = _group_inputs(task, layout, n_groups, group)
     before = _reset_peak()
-    # rewrites the group's rows with the same values
-    write_group(str(store.path), store.token, groups[group], task, PARAMS, layout, starts, bitmap, *parts)
+    split_frames.sort_group(layout, starts, bitmap, group, n_groups, *parts)
     pipe.send((_added_peak(before), int(sizes[group])))
 
 
 def _domain_task(store_path: str, small_files: tuple[str, str], pipe) -> None:
-    from pipeline.ingest import FRAME_TABLES, _frame_tasks, _slab_fields, compute_domain
-    from pipeline.store import DOMAIN, DescriptorStore
+    from pipeline import split_frames
+    from pipeline.ingest import _domain_layers, _slab_fields, compute_domain
+    from pipeline.store import DOMAIN
     from quests_core.domains import SlabLayers
 
     warm_worker(*small_files)
-    store = DescriptorStore.open(store_path, mode="r+")
+    store, task, groups, layout = _split_frame(store_path)
+    n_groups = len(groups)
     domains = [region for region in store.regions() if region.kind == DOMAIN]
     region = max(domains, key=lambda region: region.n_rows)
-    task, = _frame_tasks(store.sources, {name: store.array(name) for name in FRAME_TABLES}, region)
     split = store.split_frames[region.frame_start]
+    slabs = SlabLayers(**_slab_fields(split))
+    starts = np.asarray(split["layer_start"])
+    layers = [layer for a, b in _domain_layers(slabs, region) for layer in range(a, b)]
+    sorted_groups = [split_frames.sort_group(layout, starts, bitmap, group, n_groups, *parts)
+                     for group in split_frames.groups_of_layers(layers, slabs.n_layers, n_groups)
+                     for parts, bitmap in [_group_inputs(task, layout, n_groups, group)]]
     before = _reset_peak()
     # rewrites the domain's rows with the same values
-    compute_domain(str(store.path), store.token, region, task, PARAMS, SlabLayers(**_slab_fields(split)),
-                   split["layer_start"])
+    compute_domain(str(store.path), store.token, region, task, PARAMS, slabs, split["layer_start"], layout.cell,
+                   layout.pbc, *sorted_groups)
     pipe.send((_added_peak(before), region.n_rows, len(domains)))
 
 

@@ -139,3 +139,23 @@ def test_an_id_in_two_pieces_or_twice_in_one_is_named():
     with pytest.raises(InputError, match=r"^dump\.lammpstrj, frame 4: atom id 130 appears more than once$"):
         split_frames.merge_id_bitmaps(_Task, layout, first, second)
     assert split_frames._mark_ids(np.array([3, 66, 9, 66]), 1, np.zeros(4, dtype=np.uint64)) == 66
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 12), st.data())
+def test_groups_of_layers_are_the_groups_whose_runs_hold_them(n_layers, n_groups, data):
+    layers = data.draw(st.lists(st.integers(0, n_layers - 1), min_size=1, max_size=6))
+    runs = [split_frames.group_layers(n_layers, group, n_groups) for group in range(n_groups)]
+    want = sorted({group for layer in layers for group, (first, last) in enumerate(runs) if first <= layer < last})
+    assert split_frames.groups_of_layers(layers, n_layers, n_groups) == want
+
+
+def test_rows_of_joins_the_groups_that_hold_them_in_any_order():
+    """Sorted groups (first row, columns) as a domain task receives them (wrapped around: the
+    last group before the first); rows outside the groups given are refused."""
+    column = np.arange(100, 112) * 1.5
+    groups = [(9, {"x": column[9:]}), (0, {"x": column[:5]}), (5, {"x": column[5:9]})]
+    for start, stop in [(0, 12), (3, 10), (5, 9), (6, 7), (4, 4), (11, 12)]:
+        np.testing.assert_array_equal(split_frames.rows_of(groups, "x", start, stop), column[start:stop])
+    with pytest.raises(RuntimeError, match="rows 3-7: the groups given hold 2 of them"):
+        split_frames.rows_of(groups[1:2], "x", 3, 7)
