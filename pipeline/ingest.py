@@ -138,8 +138,10 @@ def _submit_split_frame(store: DescriptorStore, layers: "_Layering", request: In
     # Tasks that take other tasks' results are placed by the scheduler as soon as those are
     # ready, each on the worker that has most of its inputs, and equal priorities run in any
     # order (traced: three whole domains on one worker, the other idle for 1.4 s at the end).
-    # So each worker is given its share in turn and runs it in the planned order (whole
-    # domains first, halves last); a worker left idle may still take a waiting domain.
+    # So each worker is given its share in turn, to run in the planned order (whole domains
+    # first, halves last) as their inputs arrive; a worker left idle may take a waiting one.
+    # Handing the domains out two per worker and then one as each finishes measured the same
+    # (4.15 against 4.09 s, 12 alternating rounds on the 1M-atom snapshots).
     workers = sorted(client.nthreads())
     futures = {}
     for number, region in enumerate(domains):
