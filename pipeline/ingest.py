@@ -145,8 +145,7 @@ def _submit_split_frame(store: DescriptorStore, layers: "_Layering", request: In
     workers = sorted(client.nthreads())
     futures = {}
     for number, region in enumerate(domains):
-        layers_read = [layer for a, b in _domain_layers(slabs, region) for layer in range(a, b)]
-        needed = split_frames.groups_of_layers(layers_read, slabs.n_layers, layers.n_groups)
+        needed = _domain_groups(slabs, region, layers.n_groups)
         futures[client.submit(compute_domain, str(store.path), token, region, layers.task, request.params, slabs,
                               split["layer_start"], layout.cell, layout.pbc, *(layers.sorted[g] for g in needed),
                               workers=workers[number % len(workers)] if workers else None, allow_other_workers=True,
@@ -166,6 +165,12 @@ def _domain_layers(slabs: SlabLayers, region: Region) -> list[tuple[int, int]]:
     first, last = region.layer_first, region.layer_last
     halo = sorted({layer for layer, _ in halo_layers(slabs, first, last)})
     return [(first, last)] + [(layer, layer + 1) for layer in halo]
+
+
+def _domain_groups(slabs: SlabLayers, region: Region, n_groups: int) -> list[int]:
+    """The sorted groups a domain task takes: those holding the layers it reads."""
+    layers = [layer for a, b in _domain_layers(slabs, region) for layer in range(a, b)]
+    return split_frames.groups_of_layers(layers, slabs.n_layers, n_groups)
 
 
 def _key(stage: str, store_path: Path, region: Region, run: str) -> str:

@@ -179,16 +179,11 @@ def layer_starts(*counts: np.ndarray) -> np.ndarray:
 
 def sort_group(layout: FrameLayout, starts: np.ndarray, bitmap: np.ndarray | None, group: int, n_groups: int,
                *parts: dict) -> tuple[int, dict[str, np.ndarray]] | None:
-    """group_rows of one group, from its share of every piece; None for a frame too thin to split."""
+    """(first row in the frame, columns) of a group's atoms, from its share of every piece,
+    sorted by (layer, atom index): the rows a stable sort by layer of all the frame's atoms, in
+    atom order, gives them. None for a frame too thin to split."""
     if layout.slabs is None:
         return None
-    return group_rows(layout, starts, bitmap, group, n_groups, list(parts))
-
-
-def group_rows(layout: FrameLayout, starts: np.ndarray, bitmap: np.ndarray | None, group: int, n_groups: int,
-               parts: list[dict]) -> tuple[int, dict[str, np.ndarray]]:
-    """(first row in the frame, columns) of a group's atoms, sorted by (layer, atom index):
-    the rows a stable sort by layer of all the frame's atoms, in atom order, gives them."""
     first, last = group_layers(layout.slabs.n_layers, group, n_groups)
     joined = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
     atom = joined["atom"] if bitmap is None else _id_ranks(joined["atom"], layout.id_low, bitmap)
@@ -207,7 +202,7 @@ def groups_of_layers(layers, n_layers: int, n_groups: int) -> list[int]:
 
 def rows_of(groups: list[tuple[int, dict[str, np.ndarray]]], name: str, start: int, stop: int) -> np.ndarray:
     """Column `name` of the frame's rows [start, stop), from sorted groups ((first row, columns),
-    as group_rows gives them) that hold every one of them."""
+    as sort_group gives them) that hold every one of them."""
     pieces = []
     for first, columns in sorted(groups, key=lambda group: group[0]):
         values = columns[name]

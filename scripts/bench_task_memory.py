@@ -84,14 +84,16 @@ def _layer_starts(task, layout, n_groups: int) -> np.ndarray:
     return split_frames.layer_starts(*counts)
 
 
-def _group_inputs(task, layout, n_groups: int, group: int) -> tuple[list[dict], np.ndarray | None]:
-    """A group's share of every piece, and the frame's id bitmap, as a worker holds them."""
+def _group_inputs(task, layout, n_groups: int, groups: list[int]) -> tuple[dict[int, list[dict]], np.ndarray | None]:
+    """Each given group's share of every piece, and the frame's id bitmap, as a worker holds them
+    (each piece read once)."""
     from pipeline import split_frames
 
-    parts, bitmaps = [], []
+    parts, bitmaps = {group: [] for group in groups}, []
     for p in range(n_groups):
         buckets = split_frames.bucket(task, split_frames.read_piece(task, p, n_groups), p, layout, n_groups)
-        parts.append(split_frames.group_of(buckets, group))
+        for group in groups:
+            parts[group].append(split_frames.group_of(buckets, group))
         bitmaps.append(buckets.id_bitmap)
         del buckets
     return parts, split_frames.merge_id_bitmaps(task, layout, *bitmaps)
@@ -107,15 +109,15 @@ def _group_task(store_path: str, small_files: tuple[str, str], pipe) -> None:
     sizes = [starts[last] - starts[first] for first, last in
              (split_frames.group_layers(layout.slabs.n_layers, g, n_groups) for g in range(n_groups))]
     group = int(np.argmax(sizes))
-    parts, bitmap = _group_inputs(task, layout, n_groups, group)
+    parts, bitmap = _group_inputs(task, layout, n_groups, [group])
     before = _reset_peak()
-    split_frames.sort_group(layout, starts, bitmap, group, n_groups, *parts)
+    split_frames.sort_group(layout, starts, bitmap, group, n_groups, *parts[group])
     pipe.send((_added_peak(before), int(sizes[group])))
 
 
 def _domain_task(store_path: str, small_files: tuple[str, str], pipe) -> None:
     from pipeline import split_frames
-    from pipeline.ingest import _domain_layers, _slab_fields, compute_domain
+    from pipeline.ingest import _domain_groups, _slab_fields, compute_domain
     from pipeline.store import DOMAIN
     from quests_core.domains import SlabLayers
 
@@ -127,10 +129,10 @@ def _domain_task(store_path: str, small_files: tuple[str, str], pipe) -> None:
     split = store.split_frames[region.frame_start]
     slabs = SlabLayers(**_slab_fields(split))
     starts = np.asarray(split["layer_start"])
-    layers = [layer for a, b in _domain_layers(slabs, region) for layer in range(a, b)]
-    sorted_groups = [split_frames.sort_group(layout, starts, bitmap, group, n_groups, *parts)
-                     for group in split_frames.groups_of_layers(layers, slabs.n_layers, n_groups)
-                     for parts, bitmap in [_group_inputs(task, layout, n_groups, group)]]
+    parts, bitmap = _group_inputs(task, layout, n_groups, _domain_groups(slabs, region, n_groups))
+    sorted_groups = [split_frames.sort_group(layout, starts, bitmap, group, n_groups, *shares)
+                     for group, shares in parts.items()]
+    del parts
     before = _reset_peak()
     # rewrites the domain's rows with the same values
     compute_domain(str(store.path), store.token, region, task, PARAMS, slabs, split["layer_start"], layout.cell,
